@@ -1,0 +1,128 @@
+//! The driver-neutral conformance suite (feature `conformance`).
+//!
+//! Every case is a `pub async fn(&Harness)` in [`rpc`] or [`notify`]; a
+//! driver crate runs them all with one line in a test file:
+//!
+//! ```ignore
+//! oslo_messaging_core::conformance_suite!(my_harness());
+//! ```
+//!
+//! where `my_harness()` returns a [`Harness`] that builds transports on the
+//! driver under test. Cases isolate themselves with [`Harness::unique`]
+//! names, so they can share one broker and run in parallel.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::transport::Transport;
+
+pub mod rpc;
+mod support;
+
+pub use support::*;
+
+type MakeTransport =
+    dyn Fn(Config) -> Pin<Box<dyn Future<Output = Transport> + Send>> + Send + Sync;
+
+/// What a case needs from the driver under test.
+#[derive(Clone)]
+pub struct Harness {
+    make: Arc<MakeTransport>,
+    prefix: String,
+    /// Upper bound for waiting on something that must happen (a reply, a
+    /// delivery). Cases never sleep to let things happen; this only turns a
+    /// hang into a failure.
+    pub patience: Duration,
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+impl Harness {
+    /// A harness whose transports come from `make`, given the options to build them with.
+    pub fn new<F, Fut>(make: F) -> Self
+    where
+        F: Fn(Config) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Transport> + Send + 'static,
+    {
+        Self {
+            make: Arc::new(move |config| Box::pin(make(config))),
+            prefix: format!("conf{}", std::process::id()),
+            patience: Duration::from_secs(20),
+        }
+    }
+
+    /// A transport on the driver under test. Each call may return a new
+    /// one; all of them reach the same broker.
+    pub async fn transport(&self) -> Transport {
+        (self.make)(Config::defaults()).await
+    }
+
+    /// A transport on the driver under test, built with `config`.
+    pub async fn transport_with(&self, config: &Config) -> Transport {
+        (self.make)(config.clone()).await
+    }
+
+    /// A name no other case uses (for topics, exchanges, pools, servers).
+    pub fn unique(&self, what: &str) -> String {
+        let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+        format!("{}_{what}_{n}", self.prefix)
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each calling the
+/// case with the harness `$harness` builds.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($harness:expr) => {
+        $crate::__conformance_cases!(
+            $harness;
+            rpc::call_returns_result,
+            rpc::cast_is_delivered,
+            rpc::context_travels_with_request,
+            rpc::topic_queue_is_shared_round_robin,
+            rpc::server_queue_reaches_one_server,
+            rpc::fanout_cast_reaches_every_server,
+            rpc::call_to_nobody_times_out,
+            rpc::remote_error_carries_class_module_message,
+            rpc::dispatch_by_namespace_and_version,
+            rpc::no_such_method_and_unsupported_version,
+            rpc::access_policy_refuses_private_methods,
+            rpc::wrong_arguments_are_type_errors,
+            rpc::panic_becomes_remote_error_and_server_keeps_serving,
+            rpc::version_cap_is_enforced,
+            rpc::ping_endpoint_answers_when_enabled,
+            rpc::call_monitor_keeps_long_call_alive,
+            rpc::server_lifecycle_misuse_is_an_error,
+            rpc::stop_takes_no_new_requests_and_wait_drains,
+            rpc::blocking_method_runs_on_threading_executor,
+            rpc::inline_executor_keeps_order,
+            rpc::exchange_isolates_targets,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($harness:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            $crate::__paste_case!($harness, $module, $case);
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __paste_case {
+    ($harness:expr, $module:ident, $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let harness = $harness;
+            $crate::conformance::$module::$case(&harness).await;
+        }
+    };
+}

@@ -1,0 +1,177 @@
+//! The driver trait: what a transport implementation provides.
+//!
+//! Kept small on purpose (send, send_notification, listen,
+//! listen_for_notifications, cleanup). Everything that is the same for every
+//! driver (context, failure encoding, dispatch, version checks, timeouts)
+//! lives in core. A driver that cannot do something returns
+//! [`MessagingError::Unsupported`](crate::MessagingError::Unsupported).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use crate::error::{MessagingError, Result};
+use crate::message::{Context, NotificationFormat, ReplyResult, RpcMessage};
+use crate::target::Target;
+
+/// How many times a send is retried on connection failure.
+///
+/// `None`: until it succeeds; `Some(0)`: not at all; `Some(n)`: n retries.
+pub type Retry = Option<u32>;
+
+/// How a request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Fire and forget (fanout is decided by the target).
+    Cast,
+    /// Wait for a reply.
+    Call {
+        /// Overall time limit; drivers use it as the message's time to live.
+        timeout: Duration,
+        /// Ask the server for keep-alives at half this interval.
+        call_monitor_timeout: Option<Duration>,
+    },
+}
+
+/// What arrives for a pending call.
+#[derive(Debug)]
+pub enum ReplyEvent {
+    /// The server is still working on it (call-monitor keep-alive).
+    KeepAlive,
+    /// The result, or the remote failure.
+    Final(ReplyResult),
+    /// The transport gave up on this call (e.g. connection lost).
+    Failed(MessagingError),
+}
+
+/// The receiving end of a call's replies. Dropping it abandons the call;
+/// a driver learns of that through the guard it attached.
+#[derive(Debug)]
+pub struct PendingReply {
+    events: mpsc::UnboundedReceiver<ReplyEvent>,
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl PendingReply {
+    /// A pending reply fed by `events`; `guard` is dropped when the caller
+    /// stops waiting (use it to deregister the waiter).
+    pub fn new(
+        events: mpsc::UnboundedReceiver<ReplyEvent>,
+        guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Self {
+        Self {
+            events,
+            _guard: guard,
+        }
+    }
+
+    /// The next event; `None` when the driver dropped the sender.
+    pub async fn next(&mut self) -> Option<ReplyEvent> {
+        self.events.recv().await
+    }
+}
+
+/// Operations on one received message. RPC requests use `acknowledge` (before
+/// dispatch), `reply` and `heartbeat`; notifications use `acknowledge` or
+/// `requeue`.
+#[async_trait]
+pub trait MessageHandle: Send + Sync {
+    /// Settle the message with the broker.
+    async fn acknowledge(&self) -> Result<()>;
+    /// Give the message back to its queue for redelivery.
+    async fn requeue(&self) -> Result<()>;
+    /// Send the reply of a call. Casts ignore it.
+    async fn reply(&self, reply: ReplyResult) -> Result<()>;
+    /// Send a call-monitor keep-alive to the caller. Casts ignore it.
+    async fn heartbeat(&self) -> Result<()>;
+}
+
+/// An RPC request received by a server.
+pub struct IncomingRequest {
+    /// Request context sent by the caller.
+    pub context: Context,
+    /// The request.
+    pub message: RpcMessage,
+    /// Whether the caller waits for a reply.
+    pub wants_reply: bool,
+    /// The caller's call-monitor timeout: keep-alives go out every half of it.
+    pub call_monitor_timeout: Option<Duration>,
+    /// Settle and reply.
+    pub handle: Box<dyn MessageHandle>,
+}
+
+/// A notification received by a listener.
+pub struct IncomingNotification {
+    /// Request context sent by the notifier.
+    pub context: Context,
+    /// The notification object: `publisher_id`, `event_type`, `priority`,
+    /// `payload`, `message_id`, `timestamp`.
+    pub message: Map<String, Value>,
+    /// Acknowledge or requeue.
+    pub handle: Box<dyn MessageHandle>,
+}
+
+/// A stream of received messages.
+#[async_trait]
+pub trait Listener<M>: Send {
+    /// The next message; `None` once the listener is stopped or closed for good.
+    async fn next(&mut self) -> Option<M>;
+    /// Stop taking messages. Undelivered messages go back to their queues.
+    async fn stop(&mut self);
+}
+
+/// A transport implementation. See the module docs.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// Short name for errors and logs, e.g. `"rabbit"`.
+    fn name(&self) -> &'static str;
+
+    /// Send an RPC request. Returns the pending reply for [`SendMode::Call`],
+    /// `None` for casts.
+    ///
+    /// # Errors
+    /// Delivery and connection failures.
+    async fn send(
+        &self,
+        target: &Target,
+        context: &Context,
+        message: RpcMessage,
+        mode: SendMode,
+        retry: Retry,
+    ) -> Result<Option<PendingReply>>;
+
+    /// Send a notification; `target.topic` is `<topic>.<priority>`.
+    ///
+    /// # Errors
+    /// Delivery and connection failures.
+    async fn send_notification(
+        &self,
+        target: &Target,
+        context: &Context,
+        message: Map<String, Value>,
+        format: NotificationFormat,
+        retry: Retry,
+    ) -> Result<()>;
+
+    /// Receive the RPC requests for `target` (topic, topic.server and fanout).
+    ///
+    /// # Errors
+    /// Connection failures; an invalid target.
+    async fn listen(&self, target: &Target) -> Result<Box<dyn Listener<IncomingRequest>>>;
+
+    /// Receive notifications for each `(target, priority)`; listeners of one
+    /// `pool` share the messages, each pool gets its own copy.
+    ///
+    /// # Errors
+    /// Connection failures; an invalid target.
+    async fn listen_for_notifications(
+        &self,
+        targets_and_priorities: &[(Target, String)],
+        pool: Option<&str>,
+    ) -> Result<Box<dyn Listener<IncomingNotification>>>;
+
+    /// Release connections and other resources.
+    async fn cleanup(&self);
+}

@@ -1,0 +1,190 @@
+//! The RPC dispatcher: picks the endpoint and method for a request by
+//! oslo.messaging's rules and runs it.
+//!
+//! Endpoints are tried in order; one matches when it accepts the request's
+//! namespace and its version can serve the requested one (no version means
+//! `1.0`). The first match that has the method runs it. Some endpoint matched
+//! but none had the method: `NoSuchMethod`; none matched: `UnsupportedVersion`.
+//! The access policy is checked first: a refused method is `NoSuchMethod`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::failure::{classes, RemoteFailure};
+use crate::message::{Context, ReplyResult, RpcMessage};
+use crate::rpc::endpoint::{Endpoint, EndpointError};
+use crate::serializer::Serializer;
+use crate::version::Version;
+
+/// The method name of the built-in ping endpoint.
+pub const PING_METHOD: &str = "oslo_rpc_server_ping";
+
+/// Which method names may be called remotely.
+#[derive(Clone, Default)]
+pub enum AccessPolicy {
+    /// oslo.messaging's default: refuse names that start with `_`.
+    #[default]
+    Default,
+    /// Every registered method.
+    AllowAll,
+    /// A custom rule: `true` allows the method.
+    Custom(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for AccessPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccessPolicy::Default => f.write_str("Default"),
+            AccessPolicy::AllowAll => f.write_str("AllowAll"),
+            AccessPolicy::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+impl AccessPolicy {
+    /// Whether `method` may be called.
+    pub fn allows(&self, method: &str) -> bool {
+        match self {
+            AccessPolicy::Default => !method.starts_with('_'),
+            AccessPolicy::AllowAll => true,
+            AccessPolicy::Custom(rule) => rule(method),
+        }
+    }
+}
+
+/// Dispatches requests to endpoints.
+#[derive(Clone)]
+pub struct Dispatcher {
+    endpoints: Arc<[Endpoint]>,
+    policy: AccessPolicy,
+    serializer: Arc<dyn Serializer>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `endpoints` (in order); with `ping`, the
+    /// `oslo_rpc_server_ping` endpoint is added last.
+    pub fn new(
+        mut endpoints: Vec<Endpoint>,
+        policy: AccessPolicy,
+        serializer: Arc<dyn Serializer>,
+        ping: bool,
+    ) -> Self {
+        if ping {
+            endpoints.push(ping_endpoint());
+        }
+        Self {
+            endpoints: endpoints.into(),
+            policy,
+            serializer,
+        }
+    }
+
+    /// Run the request and return what goes back to the caller.
+    pub async fn dispatch(&self, context: Context, message: RpcMessage) -> ReplyResult {
+        let context = self.serializer.deserialize_context(context);
+        let method = message.method.as_str();
+        let requested = match message.version.as_deref() {
+            None => Version::DEFAULT,
+            Some(v) => match v.parse::<Version>() {
+                Ok(v) => v,
+                Err(e) => return Err(unsupported_version(method, v, &e.to_string())),
+            },
+        };
+        if !self.policy.allows(method) {
+            return Err(no_such_method(method));
+        }
+        let mut namespace_matched = false;
+        let found = self.endpoints.iter().find(|endpoint| {
+            let matches = endpoint
+                .target()
+                .accepts_namespace(message.namespace.as_deref())
+                && endpoint.version().can_serve(requested);
+            namespace_matched |= matches;
+            matches && endpoint.has_method(method)
+        });
+        if let Some(endpoint) = found {
+            let args = self.deserialize_args(&context, message.args)?;
+            let Some(run) = endpoint.invoke(method, context.clone(), args) else {
+                return Err(no_such_method(method));
+            };
+            return match run.await {
+                Ok(v) => self.serializer.serialize_entity(&context, v).map_err(|e| {
+                    RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string())
+                }),
+                Err(e) => Err(log_failure(endpoint, method, e)),
+            };
+        }
+        let version = message.version.as_deref().unwrap_or("1.0");
+        if namespace_matched {
+            Err(no_such_method(method))
+        } else {
+            Err(unsupported_version(method, version, ""))
+        }
+    }
+
+    fn deserialize_args(
+        &self,
+        context: &Context,
+        args: Map<String, Value>,
+    ) -> Result<Map<String, Value>, RemoteFailure> {
+        args.into_iter()
+            .map(|(k, v)| {
+                self.serializer
+                    .deserialize_entity(context, v)
+                    .map(|v| (k, v))
+                    .map_err(|e| {
+                        RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string())
+                    })
+            })
+            .collect()
+    }
+}
+
+fn log_failure(endpoint: &Endpoint, method: &str, e: EndpointError) -> RemoteFailure {
+    let f = e.failure();
+    if e.is_expected() || endpoint.expects(&f.class) {
+        tracing::debug!(method, class = %f.class, "expected exception in RPC method: {}", f.message);
+    } else {
+        tracing::error!(method, class = %f.class, module = %f.module, "exception in RPC method: {}", f.message);
+    }
+    e.into_failure()
+}
+
+fn no_such_method(method: &str) -> RemoteFailure {
+    let mut f = RemoteFailure::new(
+        classes::NO_SUCH_METHOD,
+        classes::DISPATCHER_MODULE,
+        format!("Endpoint does not support RPC method {method}"),
+    );
+    f.args = vec![Value::String(method.to_owned())];
+    f
+}
+
+fn unsupported_version(method: &str, version: &str, detail: &str) -> RemoteFailure {
+    let mut f = RemoteFailure::new(
+        classes::UNSUPPORTED_VERSION,
+        classes::DISPATCHER_MODULE,
+        format!(
+            "Endpoint does not support RPC version {version}. Attempted method: {method}{}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
+        ),
+    );
+    f.args = vec![Value::String(version.to_owned())];
+    f.kwargs
+        .insert("method".into(), Value::String(method.to_owned()));
+    f
+}
+
+fn ping_endpoint() -> Endpoint {
+    Endpoint::builder(())
+        .method(PING_METHOD, |_, _, _args: Map<String, Value>| async {
+            Ok::<_, EndpointError>("pong")
+        })
+        .build()
+        .unwrap_or_else(|_| unreachable!("the ping endpoint has the default version"))
+}

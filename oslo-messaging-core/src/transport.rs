@@ -1,0 +1,134 @@
+//! [`Transport`]: a driver chosen by URL, with its configuration.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::{Config, DefaultGroup};
+use crate::driver::Driver;
+use crate::error::Result;
+use crate::registry;
+use crate::transport_url::TransportUrl;
+
+/// The URL used when neither the caller nor the configuration names one.
+pub const DEFAULT_TRANSPORT_URL: &str = "rabbit://";
+
+/// A connection to a messaging backend, shared by clients, servers,
+/// notifiers and listeners. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    driver: Arc<dyn Driver>,
+    url: TransportUrl,
+    config: Config,
+    defaults: DefaultGroup,
+}
+
+impl Transport {
+    /// A transport for `url` with every option at its default.
+    ///
+    /// # Errors
+    /// A malformed URL, an unknown scheme, or the driver's own errors.
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::new(&Config::defaults(), Some(url))
+    }
+
+    /// A transport for `url`, or `[DEFAULT] transport_url`, or `rabbit://`.
+    ///
+    /// # Errors
+    /// A malformed URL, an unknown scheme, a bad option, or the driver's own errors.
+    pub fn new(config: &Config, url: Option<&str>) -> Result<Self> {
+        let defaults = config.default_group()?;
+        let url = url
+            .map(str::to_owned)
+            .or_else(|| defaults.transport_url.clone())
+            .unwrap_or_else(|| DEFAULT_TRANSPORT_URL.to_owned());
+        Self::build(config, &url, defaults)
+    }
+
+    /// The notification transport: `url`, or
+    /// `[oslo_messaging_notifications] transport_url`, or the RPC one.
+    ///
+    /// # Errors
+    /// As [`Transport::new`].
+    pub fn for_notifications(config: &Config, url: Option<&str>) -> Result<Self> {
+        let defaults = config.default_group()?;
+        let url = match url {
+            Some(u) => u.to_owned(),
+            None => config
+                .notifications_group()?
+                .transport_url
+                .or_else(|| defaults.transport_url.clone())
+                .unwrap_or_else(|| DEFAULT_TRANSPORT_URL.to_owned()),
+        };
+        Self::build(config, &url, defaults)
+    }
+
+    fn build(config: &Config, url: &str, defaults: DefaultGroup) -> Result<Self> {
+        let url = TransportUrl::parse(url)?;
+        let driver = registry::load_driver(&url, config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                driver,
+                url,
+                config: config.clone(),
+                defaults,
+            }),
+        })
+    }
+
+    /// A transport around an already built driver (for tests and embedding).
+    ///
+    /// # Errors
+    /// A bad `[DEFAULT]` option in `config`.
+    pub fn with_driver(
+        driver: Arc<dyn Driver>,
+        url: TransportUrl,
+        config: &Config,
+    ) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                driver,
+                url,
+                config: config.clone(),
+                defaults: config.default_group()?,
+            }),
+        })
+    }
+
+    /// The driver behind this transport.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.inner.driver
+    }
+
+    /// The parsed URL (its Display hides the password).
+    pub fn url(&self) -> &TransportUrl {
+        &self.inner.url
+    }
+
+    /// The configuration the transport was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The `[DEFAULT]` options.
+    pub fn defaults(&self) -> &DefaultGroup {
+        &self.inner.defaults
+    }
+
+    /// Release the driver's connections.
+    pub async fn cleanup(&self) {
+        self.inner.driver.cleanup().await;
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("driver", &self.inner.driver.name())
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
