@@ -34,11 +34,14 @@ pub(crate) struct NotifyDelivery {
     pub message: Map<String, Value>,
 }
 
+/// routing key -> the queues bound with it, for one exchange.
+type Bindings<T> = HashMap<String, Vec<Arc<Queue<T>>>>;
+
 /// Exchanges, bindings and queues for one message type.
 pub(crate) struct Router<T> {
     queues: HashMap<String, Arc<Queue<T>>>,
     /// exchange -> routing key -> bound queues
-    bindings: HashMap<String, HashMap<String, Vec<Arc<Queue<T>>>>>,
+    bindings: HashMap<String, Bindings<T>>,
 }
 
 impl<T: Clone + Send + 'static> Router<T> {

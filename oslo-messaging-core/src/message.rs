@@ -20,7 +20,7 @@ pub struct RpcMessage {
 }
 
 /// The outcome of a request as it travels back to the caller.
-pub type ReplyResult = Result<Value, crate::failure::RemoteFailure>;
+pub type ReplyResult = Result<Value, Box<crate::failure::RemoteFailure>>;
 
 /// Notification priorities, lowest to highest, as oslo.messaging names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -228,7 +228,7 @@ impl RpcClient {
                 Ok(Some(ReplyEvent::Final(Ok(v)))) => {
                     return self.serializer.deserialize_entity(context, v)
                 }
-                Ok(Some(ReplyEvent::Final(Err(f)))) => return Err(f.into()),
+                Ok(Some(ReplyEvent::Final(Err(f)))) => return Err(MessagingError::Remote(f)),
             }
         }
     }

@@ -110,7 +110,7 @@ impl Dispatcher {
             };
             return match run.await {
                 Ok(v) => self.serializer.serialize_entity(&context, v).map_err(|e| {
-                    RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string())
+                    Box::new(RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string()))
                 }),
                 Err(e) => Err(log_failure(endpoint, method, e)),
             };
@@ -127,21 +127,21 @@ impl Dispatcher {
         &self,
         context: &Context,
         args: Map<String, Value>,
-    ) -> Result<Map<String, Value>, RemoteFailure> {
+    ) -> Result<Map<String, Value>, Box<RemoteFailure>> {
         args.into_iter()
             .map(|(k, v)| {
                 self.serializer
                     .deserialize_entity(context, v)
                     .map(|v| (k, v))
                     .map_err(|e| {
-                        RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string())
+                        Box::new(RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string()))
                     })
             })
             .collect()
     }
 }
 
-fn log_failure(endpoint: &Endpoint, method: &str, e: EndpointError) -> RemoteFailure {
+fn log_failure(endpoint: &Endpoint, method: &str, e: EndpointError) -> Box<RemoteFailure> {
     let f = e.failure();
     if e.is_expected() || endpoint.expects(&f.class) {
         tracing::debug!(method, class = %f.class, "expected exception in RPC method: {}", f.message);
@@ -151,17 +151,17 @@ fn log_failure(endpoint: &Endpoint, method: &str, e: EndpointError) -> RemoteFai
     e.into_failure()
 }
 
-fn no_such_method(method: &str) -> RemoteFailure {
+fn no_such_method(method: &str) -> Box<RemoteFailure> {
     let mut f = RemoteFailure::new(
         classes::NO_SUCH_METHOD,
         classes::DISPATCHER_MODULE,
         format!("Endpoint does not support RPC method {method}"),
     );
     f.args = vec![Value::String(method.to_owned())];
-    f
+    Box::new(f)
 }
 
-fn unsupported_version(method: &str, version: &str, detail: &str) -> RemoteFailure {
+fn unsupported_version(method: &str, version: &str, detail: &str) -> Box<RemoteFailure> {
     let mut f = RemoteFailure::new(
         classes::UNSUPPORTED_VERSION,
         classes::DISPATCHER_MODULE,
@@ -177,7 +177,7 @@ fn unsupported_version(method: &str, version: &str, detail: &str) -> RemoteFailu
     f.args = vec![Value::String(version.to_owned())];
     f.kwargs
         .insert("method".into(), Value::String(method.to_owned()));
-    f
+    Box::new(f)
 }
 
 fn ping_endpoint() -> Endpoint {

@@ -54,7 +54,7 @@ use crate::version::Version;
 /// module = its path), so `?` works in endpoint methods.
 #[derive(Debug, Clone)]
 pub struct EndpointError {
-    failure: RemoteFailure,
+    failure: Box<RemoteFailure>,
     expected: bool,
 }
 
@@ -63,7 +63,7 @@ impl EndpointError {
     /// raises the matching built-in exception, e.g. `ValueError`).
     pub fn new(class: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            failure: RemoteFailure::new(class, classes::BUILTINS, message),
+            failure: Box::new(RemoteFailure::new(class, classes::BUILTINS, message)),
             expected: false,
         }
     }
@@ -98,7 +98,7 @@ impl EndpointError {
     }
 
     /// Into the failure the caller will receive.
-    pub fn into_failure(self) -> RemoteFailure {
+    pub fn into_failure(self) -> Box<RemoteFailure> {
         self.failure
     }
 }
@@ -108,7 +108,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for EndpointError {
         let path = std::any::type_name::<E>();
         let (module, class) = path.rsplit_once("::").unwrap_or(("rust", path));
         Self {
-            failure: RemoteFailure::new(class, module.replace("::", "."), e.to_string()),
+            failure: Box::new(RemoteFailure::new(class, module.replace("::", "."), e.to_string())),
             expected: false,
         }
     }
