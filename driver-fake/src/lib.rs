@@ -28,7 +28,7 @@ mod queue;
 
 use std::sync::Arc;
 
-use oslo_messaging_core::config::Config;
+use oslo_messaging_core::config::{Config, OptionGroup};
 use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::{Result, TransportUrl};
 
@@ -37,7 +37,17 @@ pub use driver::FakeDriver;
 /// The URL schemes this driver serves.
 pub const SCHEMES: &[&str] = &["fake"];
 
+/// Options of the fake driver: there are none, so any option in a `fake://`
+/// URL's query is refused as unknown rather than silently ignored.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct FakeOptions {}
+
+impl OptionGroup for FakeOptions {
+    const NAME: &'static str = "oslo_messaging_fake";
+}
+
 fn factory(url: &TransportUrl, config: &Config) -> Result<Arc<dyn Driver>> {
+    config.driver_group::<FakeOptions>(url)?;
     let defaults = config.default_group()?;
     let vhost = url.virtual_host.as_deref().unwrap_or("/");
     Ok(Arc::new(FakeDriver::new(vhost, defaults.control_exchange)))

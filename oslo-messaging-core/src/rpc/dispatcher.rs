@@ -110,7 +110,11 @@ impl Dispatcher {
             };
             return match run.await {
                 Ok(v) => self.serializer.serialize_entity(&context, v).map_err(|e| {
-                    Box::new(RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string()))
+                    Box::new(RemoteFailure::new(
+                        classes::TYPE_ERROR,
+                        classes::BUILTINS,
+                        e.to_string(),
+                    ))
                 }),
                 Err(e) => Err(log_failure(endpoint, method, e)),
             };
@@ -134,7 +138,11 @@ impl Dispatcher {
                     .deserialize_entity(context, v)
                     .map(|v| (k, v))
                     .map_err(|e| {
-                        Box::new(RemoteFailure::new(classes::TYPE_ERROR, classes::BUILTINS, e.to_string()))
+                        Box::new(RemoteFailure::new(
+                            classes::TYPE_ERROR,
+                            classes::BUILTINS,
+                            e.to_string(),
+                        ))
                     })
             })
             .collect()

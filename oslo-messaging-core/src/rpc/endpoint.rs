@@ -108,7 +108,11 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for EndpointError {
         let path = std::any::type_name::<E>();
         let (module, class) = path.rsplit_once("::").unwrap_or(("rust", path));
         Self {
-            failure: Box::new(RemoteFailure::new(class, module.replace("::", "."), e.to_string())),
+            failure: Box::new(RemoteFailure::new(
+                class,
+                module.replace("::", "."),
+                e.to_string(),
+            )),
             expected: false,
         }
     }
