@@ -16,6 +16,7 @@ pub mod driver;
 pub mod error;
 pub mod failure;
 pub mod message;
+pub mod notify;
 pub mod registry;
 pub mod rpc;
 pub mod serializer;
@@ -28,6 +29,10 @@ pub mod version;
 pub use error::{MessagingError, Result};
 pub use failure::RemoteFailure;
 pub use message::{Context, Priority, RpcMessage};
+pub use notify::{
+    NotificationEndpoint, NotificationFilter, NotificationListener, NotificationResult, Notifier,
+    NotifySend, NotifySendExt,
+};
 pub use rpc::{Endpoint, EndpointError, RpcClient, RpcSend, RpcSendExt, RpcServer};
 pub use target::Target;
 pub use transport::Transport;

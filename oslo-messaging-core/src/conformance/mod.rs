@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::transport::Transport;
 
+pub mod notify;
 pub mod rpc;
 mod support;
 
@@ -101,6 +102,21 @@ macro_rules! conformance_suite {
             rpc::blocking_method_runs_on_threading_executor,
             rpc::inline_executor_keeps_order,
             rpc::exchange_isolates_targets,
+            notify::notify_every_priority_arrives_with_fields,
+            notify::notify_v1_and_v2_formats_arrive,
+            notify::notify_multiple_topics_and_prepare,
+            notify::notify_filters_select_by_each_field,
+            notify::notify_requeue_honoured_when_allowed,
+            notify::notify_requeue_ignored_when_not_allowed,
+            notify::notify_pools_each_get_every_message,
+            notify::notify_listeners_in_one_pool_share_messages,
+            notify::notify_batch_size_reached_gives_one_batch,
+            notify::notify_batch_timeout_flushes_partial_batch,
+            notify::notify_listener_lifecycle_errors,
+            notify::notify_disabled_notifier_sends_nothing,
+            notify::notify_test_driver_records,
+            notify::notify_routing_driver_routes_per_rules,
+            notify::notify_malformed_notification_is_dropped,
         );
     };
 }
