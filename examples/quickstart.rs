@@ -9,8 +9,12 @@
 
 use std::process::ExitCode;
 
+use oslo_messaging_core::notify::Notification;
 use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcClient, RpcServer};
-use oslo_messaging_core::{Context, Result, RpcSendExt, Target, Transport};
+use oslo_messaging_core::{
+    Context, NotificationEndpoint, NotificationListener, NotificationResult, Notifier,
+    NotifySendExt, Priority, Result, RpcSendExt, Target, Transport,
+};
 // The fake driver is only reached through the URL scheme: keep it linked.
 use oslo_messaging_driver_fake as _;
 use serde::Deserialize;
@@ -106,6 +110,36 @@ async fn run(url: &str) -> Result<()> {
         Ok(v) => println!("call divide -> unexpected {v}"),
     }
 
+    // Notifications: a listener on `notifications.info`, a notifier sending to it.
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Notification>();
+    let listener_endpoint = NotificationEndpoint::builder(seen_tx)
+        .on(Priority::Info, |seen, n| async move {
+            let _ = seen.send(n);
+            Ok(NotificationResult::Handled)
+        })
+        .build();
+    let listener = NotificationListener::builder(&transport, vec![Target::topic("notifications")])
+        .endpoint(listener_endpoint)
+        .build()?;
+    listener.start().await?;
+    let notifier = Notifier::builder(&transport)
+        .publisher_id("quickstart.demo")
+        .driver("messagingv2")
+        .build()?;
+    notifier
+        .info(&ctx, "quickstart.sum.computed", json!({"sum": sum}))
+        .await?;
+    if let Some(n) = seen_rx.recv().await {
+        println!(
+            "notification {} from {}: {}",
+            n.event_type,
+            n.publisher_id.as_deref().unwrap_or("?"),
+            n.payload
+        );
+    }
+
+    listener.stop().await?;
+    listener.wait().await?;
     server.stop().await?;
     server.wait().await?;
     transport.cleanup().await;

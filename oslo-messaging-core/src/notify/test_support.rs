@@ -93,5 +93,6 @@ impl_driver!(RecordingDriver, |s, target, message, format| {
 /// A transport on `driver`.
 pub(crate) fn transport_on(driver: impl Driver) -> Transport {
     let url = crate::TransportUrl::parse("fake://").expect("url");
-    Transport::with_driver(Arc::new(driver), url, &crate::config::Config::defaults()).expect("transport")
+    Transport::with_driver(Arc::new(driver), url, &crate::config::Config::defaults())
+        .expect("transport")
 }
