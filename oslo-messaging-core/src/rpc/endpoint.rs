@@ -260,59 +260,63 @@ impl<S: Send + Sync + 'static> EndpointBuilder<S> {
     /// An async method. `A` is deserialized from the keyword arguments (a
     /// mismatch reaches the caller as a `TypeError` naming the problem); `R`
     /// is serialized into the reply.
-    pub fn method<A, R, F, Fut>(mut self, name: impl Into<String>, f: F) -> Self
+    pub fn method<A, R, F, Fut>(self, name: impl Into<String>, f: F) -> Self
     where
         A: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
         F: Fn(Arc<S>, Context, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, EndpointError>> + Send + 'static,
     {
-        let name = name.into();
-        let state = self.state.clone();
-        let f = Arc::new(f);
-        let method_name = name.clone();
-        let handler: Handler = Arc::new(move |ctx, args| {
-            let parsed = parse_args::<A>(&method_name, args);
-            let state = state.clone();
-            let f = f.clone();
-            let method_name = method_name.clone();
-            Box::pin(async move {
-                let result = f(state, ctx, parsed?).await?;
-                to_reply_value(&method_name, result)
-            })
-        });
-        self.methods.insert(name, handler);
-        self
+        self.register(name.into(), f)
     }
 
     /// A synchronous method that may block: it runs on a pool thread (inline
     /// on a `threading` executor's worker, else on tokio's blocking pool), so
     /// it never stalls the async runtime.
-    pub fn blocking_method<A, R, F>(mut self, name: impl Into<String>, f: F) -> Self
+    pub fn blocking_method<A, R, F>(self, name: impl Into<String>, f: F) -> Self
     where
         A: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
         F: Fn(Arc<S>, Context, A) -> std::result::Result<R, EndpointError> + Send + Sync + 'static,
     {
         let name = name.into();
-        let state = self.state.clone();
+        let method_name = name.clone();
         let f = Arc::new(f);
+        self.register(name, move |state, ctx, args: A| {
+            let f = f.clone();
+            let method_name = method_name.clone();
+            async move {
+                oslo_messaging_executors::run_blocking(move || f(state, ctx, args))
+                    .await
+                    .map_err(|p| {
+                        EndpointError::new(
+                            "RuntimeError",
+                            format!("method {method_name:?} panicked: {}", p.0),
+                        )
+                    })?
+            }
+        })
+    }
+
+    /// The one place a method is wrapped: arguments parsed into `A`, `run`
+    /// awaited, its result serialized for the reply.
+    fn register<A, R, F, Fut>(mut self, name: String, run: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        F: Fn(Arc<S>, Context, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, EndpointError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        let run = Arc::new(run);
         let method_name = name.clone();
         let handler: Handler = Arc::new(move |ctx, args| {
             let parsed = parse_args::<A>(&method_name, args);
             let state = state.clone();
-            let f = f.clone();
+            let run = run.clone();
             let method_name = method_name.clone();
             Box::pin(async move {
-                let args = parsed?;
-                let outcome =
-                    oslo_messaging_executors::run_blocking(move || f(state, ctx, args)).await;
-                let result = outcome.map_err(|p| {
-                    EndpointError::new(
-                        "RuntimeError",
-                        format!("method {method_name:?} panicked: {}", p.0),
-                    )
-                })??;
+                let result = run(state, ctx, parsed?).await?;
                 to_reply_value(&method_name, result)
             })
         });
