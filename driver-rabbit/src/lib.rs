@@ -1,5 +1,57 @@
 //! # oslo-messaging-driver-rabbit
 //!
-//! The RabbitMQ driver (schemes `rabbit` and `kombu`), wire-compatible with
-//! Python oslo.messaging.
+//! The RabbitMQ driver for the `rabbit://` and `kombu://` schemes, on
+//! [lapin], speaking the wire format of Python oslo.messaging: a Rust
+//! service joins an existing OpenStack deployment and talks to Python
+//! services on the same broker, both ways, and can even share a topic
+//! queue with them.
+//!
+//! - Exchanges, queues and their flags as oslo.messaging declares them
+//!   (see the table in the `topology` module docs and `../shared/DESIGN.md`).
+//! - Every publish waits for the broker's publisher confirm; replies carry
+//!   the mandatory flag, so a missing reply queue is noticed.
+//! - Every `[oslo_messaging_rabbit]` option, read from configuration or the
+//!   URL query; see [`RabbitOptions`]. Options it cannot honour are refused.
+//! - Connections and consumers run on a runtime the driver owns.
+//!
+//! A binary that builds its transport only from a URL must keep this crate
+//! linked by naming it once:
+//!
+//! ```no_run
+//! use oslo_messaging_driver_rabbit as _;
+//!
+//! let transport = oslo_messaging_core::Transport::from_url(
+//!     "rabbit://guest:guest@127.0.0.1:5672/?rabbit_qos_prefetch_count=10",
+//! )?;
+//! assert_eq!(transport.driver().name(), "rabbit");
+//! # Ok::<(), oslo_messaging_core::MessagingError>(())
+//! ```
 #![deny(missing_docs)]
+
+pub mod admin;
+mod driver;
+mod link;
+mod listener;
+mod options;
+mod publisher;
+mod reply;
+mod topology;
+mod wire;
+
+use std::sync::Arc;
+
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::driver::Driver;
+use oslo_messaging_core::{Result, TransportUrl};
+
+pub use driver::RabbitDriver;
+pub use options::{RabbitOptions, GROUP};
+
+/// The URL schemes this driver serves (`kombu` is oslo.messaging's alias).
+pub const SCHEMES: &[&str] = &["rabbit", "kombu"];
+
+fn factory(url: &TransportUrl, config: &Config) -> Result<Arc<dyn Driver>> {
+    Ok(Arc::new(RabbitDriver::new(url, config)?))
+}
+
+oslo_messaging_core::register_driver!(SCHEMES, factory);

@@ -28,11 +28,13 @@ pub use support::*;
 
 type MakeTransport =
     dyn Fn(Config) -> Pin<Box<dyn Future<Output = Transport> + Send>> + Send + Sync;
+type Teardown = dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
 
 /// What a case needs from the driver under test.
 #[derive(Clone)]
 pub struct Harness {
     make: Arc<MakeTransport>,
+    teardown: Option<Arc<Teardown>>,
     prefix: String,
     /// Upper bound for waiting on something that must happen (a reply, a
     /// delivery). Cases never sleep to let things happen; this only turns a
@@ -51,8 +53,32 @@ impl Harness {
     {
         Self {
             make: Arc::new(move |config| Box::pin(make(config))),
+            teardown: None,
             prefix: format!("conf{}", std::process::id()),
             patience: Duration::from_secs(20),
+        }
+    }
+
+    /// Runs `teardown` after each case, passed or failed: a driver on a real
+    /// broker deletes the queues and exchanges the case declared.
+    pub fn with_teardown<F, Fut>(mut self, teardown: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.teardown = Some(Arc::new(move || Box::pin(teardown())));
+        self
+    }
+
+    /// Runs one case, then the teardown (even when the case panics), then
+    /// lets the case's panic continue.
+    pub async fn run(&self, case: impl Future<Output = ()>) {
+        let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(case)).await;
+        if let Some(teardown) = &self.teardown {
+            teardown().await;
+        }
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
         }
     }
 
@@ -138,7 +164,9 @@ macro_rules! __paste_case {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             let harness = $harness;
-            $crate::conformance::$module::$case(&harness).await;
+            harness
+                .run($crate::conformance::$module::$case(&harness))
+                .await;
         }
     };
 }

@@ -1,0 +1,260 @@
+//! [`RabbitDriver`]: the `Driver` implementation over RabbitMQ.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::driver::{
+    Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
+};
+use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
+use oslo_messaging_core::{Result, Target, TransportUrl};
+use serde_json::{Map, Value};
+
+use crate::link::{Endpoints, IoRuntime, Link};
+use crate::listener::{NotifyListener, RpcListener, Subscription};
+use crate::options::RabbitOptions;
+use crate::publisher::{Declare, Outgoing, Publisher};
+use crate::reply::Replies;
+use crate::topology::{Declared, Topology};
+use crate::wire::{self, CallInfo};
+
+/// What the driver's parts share.
+pub(crate) struct RabbitShared {
+    pub opts: RabbitOptions,
+    pub topology: Topology,
+    pub io: tokio::runtime::Handle,
+    pub consume_link: Arc<Link>,
+    pub declared: Arc<Declared>,
+}
+
+/// The RabbitMQ driver, wire-compatible with Python oslo.messaging.
+///
+/// It opens two connections lazily, on first use: one to publish (with
+/// publisher confirms, over a pool of channels) and one to consume (server
+/// queues, notification queues and the reply queue). Both run on a runtime
+/// the driver owns, so heartbeats keep flowing whatever the application's
+/// runtime is doing.
+pub struct RabbitDriver {
+    shared: Arc<RabbitShared>,
+    publish_link: Arc<Link>,
+    publisher: Arc<Publisher>,
+    replies: Replies,
+    control_exchange: String,
+    // Last: dropped after everything that runs on it.
+    _io: IoRuntime,
+}
+
+impl std::fmt::Debug for RabbitDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitDriver")
+            .field("control_exchange", &self.control_exchange)
+            .field("reply_queue", &self.replies.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RabbitDriver {
+    /// A driver for `url` with the `[oslo_messaging_rabbit]` options of
+    /// `config` (and of the URL's query). Nothing is connected yet.
+    ///
+    /// # Errors
+    /// [`InvalidOption`](oslo_messaging_core::MessagingError::InvalidOption)
+    /// for an unknown, mistyped, inconsistent or unsupported option, or an
+    /// unreadable TLS file.
+    pub fn new(url: &TransportUrl, config: &Config) -> Result<Self> {
+        let opts: RabbitOptions = config.driver_group(url)?;
+        opts.validate()?;
+        let control_exchange = config.default_group()?.control_exchange;
+        let endpoints = Endpoints::new(url, &opts)?;
+        let io = IoRuntime::new()?;
+        let link = |purpose| {
+            Arc::new(Link::new(
+                purpose,
+                endpoints.clone(),
+                opts.clone(),
+                io.handle(),
+            ))
+        };
+        let (publish_link, consume_link) = (link("publish"), link("consume"));
+        let topology = Topology::new(opts.clone());
+        let declared = Arc::new(Declared::default());
+        let replies = Replies::new(
+            consume_link.clone(),
+            topology.clone(),
+            declared.clone(),
+            io.handle(),
+        );
+        Ok(Self {
+            publisher: Arc::new(Publisher::new(
+                publish_link.clone(),
+                declared.clone(),
+                &opts,
+            )),
+            shared: Arc::new(RabbitShared {
+                opts,
+                topology,
+                io: io.handle(),
+                consume_link,
+                declared,
+            }),
+            publish_link,
+            replies,
+            control_exchange,
+            _io: io,
+        })
+    }
+
+    /// The names of the queues this driver has declared so far (server,
+    /// fanout, notification and reply queues): for operators' diagnostics,
+    /// and for tests that must delete what they created.
+    pub fn declared_queues(&self) -> Vec<String> {
+        self.shared.declared.queues()
+    }
+
+    /// The names of the exchanges this driver has declared so far.
+    pub fn declared_exchanges(&self) -> Vec<String> {
+        self.shared.declared.exchanges()
+    }
+
+    fn exchange<'a>(&'a self, target: &'a Target) -> &'a str {
+        target.exchange.as_deref().unwrap_or(&self.control_exchange)
+    }
+}
+
+#[async_trait]
+impl Driver for RabbitDriver {
+    fn name(&self) -> &'static str {
+        "rabbit"
+    }
+
+    async fn send(
+        &self,
+        target: &Target,
+        context: &Context,
+        message: RpcMessage,
+        mode: SendMode,
+        retry: Retry,
+    ) -> Result<Option<PendingReply>> {
+        let topic = target.require_topic("send")?;
+        let (body, expiration, pending) = match mode {
+            SendMode::Cast => (wire::request_body(context, &message, None), None, None),
+            SendMode::Call {
+                timeout,
+                call_monitor_timeout,
+            } => {
+                let reply_q = self.replies.ready(retry).await?;
+                let msg_id = wire::new_id();
+                let (events, guard) = self.replies.register(&msg_id);
+                let call = CallInfo {
+                    msg_id: &msg_id,
+                    reply_q,
+                    call_monitor_timeout,
+                };
+                let body = wire::request_body(context, &message, Some(&call));
+                (
+                    body,
+                    Some(timeout),
+                    Some(PendingReply::new(events, Some(guard))),
+                )
+            }
+        };
+        let t = &self.shared.topology;
+        let server_key;
+        let (exchange, routing_key, expiration) = if target.fanout {
+            (t.fanout_exchange(topic), "", None)
+        } else {
+            server_key = match target.server.as_deref() {
+                Some(server) => format!("{topic}.{server}"),
+                None => topic.to_owned(),
+            };
+            (
+                t.topic_exchange(self.exchange(target)),
+                server_key.as_str(),
+                expiration,
+            )
+        };
+        let msg = Outgoing {
+            declare: Declare::Exchange(&exchange),
+            exchange: &exchange.name,
+            routing_key,
+            body: &body,
+            properties: wire::properties(expiration),
+            mandatory: false,
+        };
+        self.publisher.publish(&msg, retry).await?;
+        Ok(pending)
+    }
+
+    async fn send_notification(
+        &self,
+        target: &Target,
+        context: &Context,
+        message: Map<String, Value>,
+        format: NotificationFormat,
+        retry: Retry,
+    ) -> Result<()> {
+        let key = target.require_topic("send a notification")?;
+        let exchange = self.exchange(target);
+        // As oslo.messaging: the default queue is declared so that
+        // notifications wait for a listener instead of vanishing.
+        let queue = self.shared.topology.notification_queue(exchange, key, key);
+        let body = wire::notification_body(context, message, format);
+        let msg = Outgoing {
+            declare: Declare::Queue(&queue),
+            exchange,
+            routing_key: key,
+            body: &body,
+            properties: wire::properties(None),
+            mandatory: false,
+        };
+        self.publisher.publish(&msg, retry).await
+    }
+
+    async fn listen(&self, target: &Target) -> Result<Box<dyn Listener<IncomingRequest>>> {
+        target.check_server()?;
+        let topic = target.require_topic("listen")?;
+        let server = target.server.as_deref().unwrap_or_default();
+        let exchange = self.exchange(target);
+        let t = &self.shared.topology;
+        let fanout = t.fanout_queue(topic);
+        let own = [fanout.name.clone()];
+        let queues = [
+            t.rpc_queue(exchange, topic),
+            t.rpc_queue(exchange, &format!("{topic}.{server}")),
+            fanout,
+        ];
+        let sub = Subscription::open(&self.shared, &queues, &own).await?;
+        Ok(Box::new(RpcListener {
+            sub,
+            shared: self.shared.clone(),
+            publisher: self.publisher.clone(),
+            recent: VecDeque::new(),
+        }))
+    }
+
+    async fn listen_for_notifications(
+        &self,
+        targets_and_priorities: &[(Target, String)],
+        pool: Option<&str>,
+    ) -> Result<Box<dyn Listener<IncomingNotification>>> {
+        let mut queues = Vec::new();
+        for (target, priority) in targets_and_priorities {
+            let topic = target.require_topic("listen for notifications")?;
+            let key = format!("{topic}.{priority}");
+            queues.push(self.shared.topology.notification_queue(
+                self.exchange(target),
+                pool.unwrap_or(&key),
+                &key,
+            ));
+        }
+        let sub = Subscription::open(&self.shared, &queues, &[]).await?;
+        Ok(Box::new(NotifyListener { sub }))
+    }
+
+    async fn cleanup(&self) {
+        self.publish_link.close().await;
+        self.shared.consume_link.close().await;
+    }
+}

@@ -1,0 +1,248 @@
+//! Publishing with publisher confirms, over a pool of channels on the
+//! publishing connection.
+//!
+//! Every publish waits for the broker's confirm, as oslo.messaging's
+//! `confirm_publish` does: a message the broker refused (`nack`) is a
+//! [`MessagingError::MessageDeliveryFailure`], and a mandatory message no
+//! queue took is a [`MessagingError::MessageUndeliverable`]. Exchanges (and
+//! the default queue of a notification) are declared once per connection.
+//!
+//! The pool keeps at most `rpc_conn_pool_size` channels; idle channels
+//! above `conn_pool_min_size` are closed after `conn_pool_ttl` seconds.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation};
+use oslo_messaging_core::driver::Retry;
+use oslo_messaging_core::{MessagingError, Result};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::link::{error, Link};
+use crate::options::RabbitOptions;
+use crate::topology::{declare_exchange, declare_queue, Declared, ExchangeSpec, QueueSpec};
+
+/// What to declare before publishing (once per connection).
+pub(crate) enum Declare<'a> {
+    /// Nothing (the default exchange).
+    Nothing,
+    /// An exchange.
+    Exchange(&'a ExchangeSpec),
+    /// A queue with its exchange and binding.
+    Queue(&'a QueueSpec),
+}
+
+/// One message to publish.
+pub(crate) struct Outgoing<'a> {
+    pub declare: Declare<'a>,
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+    pub properties: BasicProperties,
+    pub mandatory: bool,
+}
+
+struct Idle {
+    channel: Channel,
+    generation: u64,
+    since: Instant,
+}
+
+/// The pool of confirm-mode channels.
+pub(crate) struct Publisher {
+    link: Arc<Link>,
+    idle: Mutex<Vec<Idle>>,
+    permits: Arc<Semaphore>,
+    min_idle: usize,
+    ttl: Duration,
+    declared: Mutex<(u64, HashSet<String>)>,
+    names: Arc<Declared>,
+}
+
+/// A channel taken from the pool.
+struct Lease {
+    channel: Channel,
+    generation: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// How one attempt ended when it did not succeed.
+enum Failure {
+    /// Final: report it.
+    Fatal(MessagingError),
+    /// The connection failed; another attempt may succeed.
+    Retryable(MessagingError),
+}
+
+impl Publisher {
+    pub fn new(link: Arc<Link>, names: Arc<Declared>, opts: &RabbitOptions) -> Self {
+        Self {
+            link,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(opts.rpc_conn_pool_size)),
+            min_idle: opts.conn_pool_min_size,
+            ttl: Duration::from_secs(opts.conn_pool_ttl),
+            declared: Mutex::new((0, HashSet::new())),
+            names,
+        }
+    }
+
+    /// Publishes `msg` and waits for the broker's confirm; connection
+    /// failures are retried up to `retry` times (`None`: without limit).
+    ///
+    /// # Errors
+    /// See the module docs; [`MessagingError::Connection`] when retries run out.
+    pub async fn publish(&self, msg: &Outgoing<'_>, retry: Retry) -> Result<()> {
+        let mut failures: u32 = 0;
+        loop {
+            let lease = self.lease(retry).await?;
+            match self.attempt(&lease, msg).await {
+                Ok(()) => {
+                    self.give_back(lease);
+                    return Ok(());
+                }
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Retryable(e)) => {
+                    if retry.is_some_and(|limit| failures >= limit) {
+                        return Err(e);
+                    }
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, exchange = msg.exchange, "publish failed; retrying");
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, lease: &Lease, msg: &Outgoing<'_>) -> std::result::Result<(), Failure> {
+        let classify = |what: &str, e: lapin::Error| {
+            let err = error(what, &e);
+            if e.is_amqp_soft_error() {
+                Failure::Fatal(err)
+            } else {
+                Failure::Retryable(err)
+            }
+        };
+        self.declare(lease, &msg.declare)
+            .await
+            .map_err(|e| classify("declare", e))?;
+        let confirm = lease
+            .channel
+            .basic_publish(
+                msg.exchange.into(),
+                msg.routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: msg.mandatory,
+                    ..BasicPublishOptions::default()
+                },
+                msg.body,
+                msg.properties.clone(),
+            )
+            .await
+            .map_err(|e| classify("publish", e))?
+            .await
+            .map_err(|e| classify("publisher confirm", e))?;
+        match confirm {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
+                Err(Failure::Fatal(MessagingError::MessageUndeliverable {
+                    exchange: msg.exchange.to_owned(),
+                    routing_key: msg.routing_key.to_owned(),
+                }))
+            }
+            Confirmation::Nack(None) => Err(Failure::Fatal(
+                MessagingError::MessageDeliveryFailure(format!(
+                    "the broker refused the message to exchange {:?} routing key {:?}",
+                    msg.exchange, msg.routing_key
+                )),
+            )),
+        }
+    }
+
+    async fn declare(&self, lease: &Lease, what: &Declare<'_>) -> lapin::Result<()> {
+        let key = match what {
+            Declare::Nothing => return Ok(()),
+            Declare::Exchange(x) => format!("x/{}", x.name),
+            Declare::Queue(q) => format!("q/{}", q.name),
+        };
+        if self.is_declared(lease.generation, &key) {
+            return Ok(());
+        }
+        match what {
+            Declare::Nothing => {}
+            Declare::Exchange(x) => declare_exchange(&lease.channel, x, &self.names).await?,
+            Declare::Queue(q) => declare_queue(&lease.channel, q, &self.names).await?,
+        }
+        let mut declared = lock(&self.declared);
+        if declared.0 == lease.generation {
+            declared.1.insert(key);
+        }
+        Ok(())
+    }
+
+    fn is_declared(&self, generation: u64, key: &str) -> bool {
+        let mut declared = lock(&self.declared);
+        if declared.0 != generation {
+            *declared = (generation, HashSet::new());
+        }
+        declared.1.contains(key)
+    }
+
+    async fn lease(&self, retry: Retry) -> Result<Lease> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| MessagingError::Connection("the driver is shut down".into()))?;
+        let generation = self.link.generation();
+        loop {
+            let idle = lock(&self.idle).pop();
+            match idle {
+                Some(i) if i.generation == generation && i.channel.status().connected() => {
+                    return Ok(Lease {
+                        channel: i.channel,
+                        generation,
+                        _permit: permit,
+                    })
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let connection = self.link.connection(retry).await?;
+        let generation = self.link.generation();
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| error("open a channel", &e))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| error("enable publisher confirms", &e))?;
+        Ok(Lease {
+            channel,
+            generation,
+            _permit: permit,
+        })
+    }
+
+    fn give_back(&self, lease: Lease) {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        idle.push(Idle {
+            channel: lease.channel,
+            generation: lease.generation,
+            since: now,
+        });
+        // Oldest first: close idle channels above the minimum once stale.
+        while idle.len() > self.min_idle && now.duration_since(idle[0].since) >= self.ttl {
+            idle.remove(0);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,312 @@
+//! The transport's reply queue: declared and consumed once (on first call),
+//! shared by every call, with replies routed to waiting callers by `_msg_id`.
+//!
+//! A reply with a result and `ending: false` (old servers send the result
+//! and the end as two messages) is kept until the end arrives; a reply with
+//! neither result nor end is a call-monitor keep-alive. Duplicates (same
+//! `_unique_id`) are dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use lapin::options::BasicConsumeOptions;
+use oslo_messaging_core::driver::{ReplyEvent, Retry};
+use oslo_messaging_core::{MessagingError, Result};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::link::{error, Link};
+use crate::topology::{declare_queue, Declared, Topology};
+use crate::wire::{self, ReplyPart};
+
+struct Waiter {
+    events: mpsc::UnboundedSender<ReplyEvent>,
+    result: Option<Value>,
+}
+
+#[derive(Default)]
+struct Table {
+    waiters: HashMap<String, Waiter>,
+    recent: VecDeque<String>,
+}
+
+const RECENT_IDS: usize = 64;
+
+/// The reply queue and the calls waiting on it.
+pub(crate) struct Replies {
+    queue: String,
+    link: Arc<Link>,
+    topology: Topology,
+    declared: Arc<Declared>,
+    io: tokio::runtime::Handle,
+    table: Arc<Mutex<Table>>,
+    /// The generation of the connection the consumer runs on, and whether it still runs.
+    consuming: tokio::sync::Mutex<Option<(u64, Arc<AtomicBool>)>>,
+}
+
+/// Removes a waiter when the caller stops waiting.
+struct Unregister {
+    msg_id: String,
+    table: Arc<Mutex<Table>>,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        lock(&self.table).waiters.remove(&self.msg_id);
+    }
+}
+
+impl Replies {
+    pub fn new(
+        link: Arc<Link>,
+        topology: Topology,
+        declared: Arc<Declared>,
+        io: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            queue: format!("reply_{}", wire::new_id()),
+            link,
+            topology,
+            declared,
+            io,
+            table: Arc::default(),
+            consuming: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The reply queue's name, once it is declared and consumed.
+    ///
+    /// # Errors
+    /// Connection failures, or the broker refusing the declaration.
+    pub async fn ready(&self, retry: Retry) -> Result<&str> {
+        let mut consuming = self.consuming.lock().await;
+        let alive = consuming.as_ref().is_some_and(|(g, alive)| {
+            *g == self.link.generation() && alive.load(Ordering::Acquire)
+        });
+        if !alive {
+            *consuming = Some(self.consume(retry).await?);
+        }
+        Ok(&self.queue)
+    }
+
+    async fn consume(&self, retry: Retry) -> Result<(u64, Arc<AtomicBool>)> {
+        let connection = self.link.connection(retry).await?;
+        let generation = self.link.generation();
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| error("open the reply channel", &e))?;
+        declare_queue(
+            &channel,
+            &self.topology.reply_queue(&self.queue),
+            &self.declared,
+        )
+        .await
+        .map_err(|e| error("declare the reply queue", &e))?;
+        let mut consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                self.topology.consumer_arguments(),
+            )
+            .await
+            .map_err(|e| error("consume the reply queue", &e))?;
+        let alive = Arc::new(AtomicBool::new(true));
+        let (table, flag, queue) = (self.table.clone(), alive.clone(), self.queue.clone());
+        self.io.spawn(async move {
+            let _channel = channel;
+            while let Some(delivery) = consumer.next().await {
+                match delivery {
+                    Ok(d) => route(&table, &d.data),
+                    Err(e) => {
+                        tracing::warn!(queue, error = %e, "reply consumer failed");
+                        break;
+                    }
+                }
+            }
+            flag.store(false, Ordering::Release);
+            let waiters: Vec<Waiter> = lock(&table).waiters.drain().map(|(_, w)| w).collect();
+            for w in waiters {
+                let _ = w
+                    .events
+                    .send(ReplyEvent::Failed(MessagingError::Connection(format!(
+                        "the reply queue {queue} stopped being consumed"
+                    ))));
+            }
+        });
+        Ok((generation, alive))
+    }
+
+    /// Registers a call; its events arrive on the receiver until the
+    /// returned guard is dropped.
+    pub fn register(
+        &self,
+        msg_id: &str,
+    ) -> (
+        mpsc::UnboundedReceiver<ReplyEvent>,
+        Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.table).waiters.insert(
+            msg_id.to_owned(),
+            Waiter {
+                events: tx,
+                result: None,
+            },
+        );
+        let guard = Unregister {
+            msg_id: msg_id.to_owned(),
+            table: self.table.clone(),
+        };
+        (rx, Box::new(guard))
+    }
+
+    /// The queue's name (declared or not), for cleanup and diagnostics.
+    pub fn name(&self) -> &str {
+        &self.queue
+    }
+}
+
+/// Hands one reply message to its waiter.
+fn route(table: &Mutex<Table>, data: &[u8]) {
+    let unpacked = match wire::unpack(data) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "dropping a malformed reply");
+            return;
+        }
+    };
+    let Some(msg_id) = unpacked.msg_id else {
+        tracing::warn!("dropping a reply without _msg_id");
+        return;
+    };
+    let part = wire::reply(&unpacked.body);
+    let mut t = lock(table);
+    if let Some(id) = unpacked.unique_id {
+        if t.recent.contains(&id) {
+            tracing::debug!(msg_id, "dropping a duplicate reply");
+            return;
+        }
+        if t.recent.len() == RECENT_IDS {
+            t.recent.pop_front();
+        }
+        t.recent.push_back(id);
+    }
+    let Some(waiter) = t.waiters.get_mut(&msg_id) else {
+        tracing::debug!(msg_id, "no caller waits for this reply (timed out or gone)");
+        return;
+    };
+    let event = match part {
+        Ok(ReplyPart::Failure(f)) => ReplyEvent::Final(Err(f)),
+        Ok(ReplyPart::Result {
+            value,
+            ending: true,
+        }) => ReplyEvent::Final(Ok(value)),
+        Ok(ReplyPart::Result {
+            value,
+            ending: false,
+        }) => {
+            waiter.result = Some(value);
+            return;
+        }
+        Ok(ReplyPart::End) => ReplyEvent::Final(Ok(waiter.result.take().unwrap_or(Value::Null))),
+        Ok(ReplyPart::KeepAlive) => ReplyEvent::KeepAlive,
+        Err(e) => ReplyEvent::Failed(e),
+    };
+    let _ = waiter.events.send(event);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn waiting(table: &Arc<Mutex<Table>>, msg_id: &str) -> mpsc::UnboundedReceiver<ReplyEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(table).waiters.insert(
+            msg_id.into(),
+            Waiter {
+                events: tx,
+                result: None,
+            },
+        );
+        rx
+    }
+
+    fn body(inner: Value) -> Vec<u8> {
+        json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn two_part_replies_keepalives_and_duplicates() {
+        let table = Arc::new(Mutex::new(Table::default()));
+        let mut rx = waiting(&table, "m1");
+        route(
+            &table,
+            &body(
+                json!({"result": null, "failure": null, "ending": false, "_msg_id": "m1", "_unique_id": "a"}),
+            ),
+        );
+        assert!(matches!(rx.try_recv(), Ok(ReplyEvent::KeepAlive)));
+        route(
+            &table,
+            &body(
+                json!({"result": 7, "failure": null, "ending": false, "_msg_id": "m1", "_unique_id": "b"}),
+            ),
+        );
+        assert!(rx.try_recv().is_err(), "the result waits for the end");
+        route(
+            &table,
+            &body(
+                json!({"result": 7, "failure": null, "ending": false, "_msg_id": "m1", "_unique_id": "b"}),
+            ),
+        );
+        route(
+            &table,
+            &body(
+                json!({"result": null, "failure": null, "ending": true, "_msg_id": "m1", "_unique_id": "c"}),
+            ),
+        );
+        match rx.try_recv() {
+            Ok(ReplyEvent::Final(Ok(v))) => assert_eq!(v, json!(7)),
+            other => panic!("expected the final result, got {other:?}"),
+        }
+        route(
+            &table,
+            &body(
+                json!({"result": null, "failure": null, "ending": true, "_msg_id": "m1", "_unique_id": "c"}),
+            ),
+        );
+        assert!(rx.try_recv().is_err(), "duplicate dropped");
+    }
+
+    #[test]
+    fn unknown_and_malformed_replies_are_dropped() {
+        let table = Arc::new(Mutex::new(Table::default()));
+        let mut rx = waiting(&table, "m1");
+        route(&table, b"{not json");
+        route(&table, &body(json!({"result": 1, "ending": true})));
+        route(
+            &table,
+            &body(json!({"result": 1, "ending": true, "_msg_id": "other"})),
+        );
+        assert!(rx.try_recv().is_err());
+        route(&table, &body(json!({"failure": 5, "_msg_id": "m1"})));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(ReplyEvent::Failed(MessagingError::MalformedMessage(_)))
+        ));
+    }
+}

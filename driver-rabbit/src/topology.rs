@@ -1,0 +1,364 @@
+//! Exchanges and queues exactly as Python oslo.messaging declares them
+//! (names, types, durable and auto-delete flags, queue arguments), so that
+//! Rust and Python peers can declare the same queue without a conflict.
+//!
+//! | use | exchange (type) | queue | routing key |
+//! |---|---|---|---|
+//! | RPC to a topic | target exchange or control exchange (topic) | `topic` | `topic` |
+//! | RPC to a server | same | `topic.server` | `topic.server` |
+//! | fanout | `topic_fanout` (fanout) | `topic_fanout_<hex>` | `topic` |
+//! | replies | default `""` | `reply_<hex>` | queue name |
+//! | notifications | target exchange or control exchange (topic) | `topic.priority` or the pool | `topic.priority` |
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use crate::options::RabbitOptions;
+
+/// An exchange to declare.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExchangeSpec {
+    pub name: String,
+    pub fanout: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+}
+
+/// A queue to declare, and the exchange it is bound to (none for reply queues).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QueueSpec {
+    pub name: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    pub binding: Option<(ExchangeSpec, String)>,
+}
+
+/// Which of oslo.messaging's queue kinds a queue is: the options that
+/// shape its arguments differ.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Topic, server and notification queues: `rabbit_quorum_queue`, no TTL.
+    Lasting,
+    /// Reply and fanout queues: `rabbit_transient_quorum_queue`, TTL.
+    Transient,
+}
+
+/// Builds the specs from the driver's options.
+#[derive(Debug, Clone)]
+pub(crate) struct Topology {
+    opts: RabbitOptions,
+}
+
+impl Topology {
+    pub fn new(opts: RabbitOptions) -> Self {
+        Self { opts }
+    }
+
+    /// The topic exchange of RPC and notifications.
+    pub fn topic_exchange(&self, name: &str) -> ExchangeSpec {
+        ExchangeSpec {
+            name: name.to_owned(),
+            fanout: false,
+            durable: self.opts.durable(),
+            auto_delete: self.opts.amqp_auto_delete,
+        }
+    }
+
+    /// `<topic>_fanout`.
+    pub fn fanout_exchange(&self, topic: &str) -> ExchangeSpec {
+        ExchangeSpec {
+            name: format!("{topic}_fanout"),
+            fanout: true,
+            durable: self.opts.rabbit_transient_quorum_queue,
+            auto_delete: true,
+        }
+    }
+
+    /// A topic or server queue of an RPC server, bound by its own name.
+    pub fn rpc_queue(&self, exchange: &str, name: &str) -> QueueSpec {
+        self.lasting_queue(exchange, name, name)
+    }
+
+    /// A notification queue: `queue` (the pool, or the routing key) bound by
+    /// `routing_key`. Also the default queue a notifier declares.
+    pub fn notification_queue(&self, exchange: &str, queue: &str, routing_key: &str) -> QueueSpec {
+        self.lasting_queue(exchange, queue, routing_key)
+    }
+
+    fn lasting_queue(&self, exchange: &str, queue: &str, routing_key: &str) -> QueueSpec {
+        QueueSpec {
+            name: queue.to_owned(),
+            durable: self.opts.durable(),
+            auto_delete: self.opts.amqp_auto_delete,
+            arguments: self.queue_arguments(Kind::Lasting),
+            binding: Some((self.topic_exchange(exchange), routing_key.to_owned())),
+        }
+    }
+
+    /// A server's own fanout queue `<topic>_fanout_<hex>`.
+    pub fn fanout_queue(&self, topic: &str) -> QueueSpec {
+        QueueSpec {
+            name: format!("{topic}_fanout_{}", crate::wire::new_id()),
+            durable: self.opts.rabbit_transient_quorum_queue,
+            auto_delete: false,
+            arguments: self.queue_arguments(Kind::Transient),
+            binding: Some((self.fanout_exchange(topic), topic.to_owned())),
+        }
+    }
+
+    /// The transport's reply queue, reached through the default exchange.
+    pub fn reply_queue(&self, name: &str) -> QueueSpec {
+        QueueSpec {
+            name: name.to_owned(),
+            durable: self.opts.rabbit_transient_quorum_queue,
+            auto_delete: false,
+            arguments: self.queue_arguments(Kind::Transient),
+            binding: None,
+        }
+    }
+
+    /// Arguments of `basic.consume`.
+    pub fn consumer_arguments(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        if self.opts.enable_cancel_on_failover {
+            t.insert("x-cancel-on-ha-failover".into(), AMQPValue::Boolean(true));
+        }
+        t
+    }
+
+    /// As oslo.messaging's `_get_queue_arguments`.
+    fn queue_arguments(&self, kind: Kind) -> FieldTable {
+        let o = &self.opts;
+        let (quorum, ttl) = match kind {
+            Kind::Lasting => (o.rabbit_quorum_queue, 0),
+            Kind::Transient => (
+                o.rabbit_transient_quorum_queue,
+                o.rabbit_transient_queues_ttl,
+            ),
+        };
+        let mut t = FieldTable::default();
+        if o.rabbit_ha_queues {
+            t.insert("x-ha-policy".into(), string("all"));
+        }
+        if quorum {
+            t.insert("x-queue-type".into(), string("quorum"));
+            for (key, value) in [
+                ("x-delivery-limit", o.rabbit_quorum_delivery_limit),
+                ("x-max-in-memory-length", o.rabbit_quorum_max_memory_length),
+                ("x-max-in-memory-bytes", o.rabbit_quorum_max_memory_bytes),
+            ] {
+                if value > 0 {
+                    t.insert(key.into(), int(value));
+                }
+            }
+        }
+        if ttl > 0 {
+            t.insert("x-expires".into(), int(ttl.saturating_mul(1000)));
+        }
+        t
+    }
+}
+
+fn string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+/// An integer typed as py-amqp types it: 32-bit when it fits, else 64-bit,
+/// so RabbitMQ sees arguments equivalent to a Python peer's.
+fn int(v: u64) -> AMQPValue {
+    match i32::try_from(v) {
+        Ok(small) => AMQPValue::LongInt(small),
+        Err(_) => AMQPValue::LongLongInt(i64::try_from(v).unwrap_or(i64::MAX)),
+    }
+}
+
+/// The names of every exchange and queue a driver declared.
+#[derive(Debug, Default)]
+pub(crate) struct Declared {
+    exchanges: Mutex<BTreeSet<String>>,
+    queues: Mutex<BTreeSet<String>>,
+}
+
+impl Declared {
+    pub fn exchanges(&self) -> Vec<String> {
+        lock(&self.exchanges).iter().cloned().collect()
+    }
+
+    pub fn queues(&self) -> Vec<String> {
+        lock(&self.queues).iter().cloned().collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Declares `spec` on `channel`.
+///
+/// # Errors
+/// The broker's refusal (for example a declaration that conflicts with an
+/// existing exchange); the channel is closed by the broker then.
+pub(crate) async fn declare_exchange(
+    channel: &Channel,
+    spec: &ExchangeSpec,
+    declared: &Declared,
+) -> lapin::Result<()> {
+    if spec.name.is_empty() {
+        return Ok(());
+    }
+    lock(&declared.exchanges).insert(spec.name.clone());
+    let kind = if spec.fanout {
+        ExchangeKind::Fanout
+    } else {
+        ExchangeKind::Topic
+    };
+    channel
+        .exchange_declare(
+            ShortString::from(spec.name.as_str()),
+            kind,
+            ExchangeDeclareOptions {
+                durable: spec.durable,
+                auto_delete: spec.auto_delete,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Declares the queue of `spec`, its exchange and its binding.
+///
+/// # Errors
+/// As [`declare_exchange`].
+pub(crate) async fn declare_queue(
+    channel: &Channel,
+    spec: &QueueSpec,
+    declared: &Declared,
+) -> lapin::Result<()> {
+    if let Some((exchange, _)) = &spec.binding {
+        declare_exchange(channel, exchange, declared).await?;
+    }
+    lock(&declared.queues).insert(spec.name.clone());
+    channel
+        .queue_declare(
+            ShortString::from(spec.name.as_str()),
+            QueueDeclareOptions {
+                durable: spec.durable,
+                auto_delete: spec.auto_delete,
+                ..QueueDeclareOptions::default()
+            },
+            spec.arguments.clone(),
+        )
+        .await?;
+    if let Some((exchange, key)) = &spec.binding {
+        channel
+            .queue_bind(
+                ShortString::from(spec.name.as_str()),
+                ShortString::from(exchange.name.as_str()),
+                ShortString::from(key.as_str()),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(f: impl FnOnce(&mut RabbitOptions)) -> Topology {
+        let mut o = RabbitOptions::default();
+        f(&mut o);
+        Topology::new(o)
+    }
+
+    fn args(spec: &QueueSpec) -> Vec<(String, AMQPValue)> {
+        spec.arguments
+            .inner()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_python_flags() {
+        let t = topology(|_| {});
+        let q = t.rpc_queue("openstack", "compute.host1");
+        assert_eq!((q.durable, q.auto_delete), (false, false));
+        assert!(args(&q).is_empty());
+        let (ex, key) = q.binding.clone().expect("bound");
+        assert_eq!(
+            (ex.name.as_str(), ex.fanout, ex.durable),
+            ("openstack", false, false)
+        );
+        assert_eq!(key, "compute.host1");
+
+        let f = t.fanout_queue("compute");
+        assert!(f.name.starts_with("compute_fanout_") && f.name.len() == 15 + 32);
+        assert_eq!((f.durable, f.auto_delete), (false, false));
+        assert_eq!(
+            args(&f),
+            [("x-expires".into(), AMQPValue::LongInt(1_800_000))]
+        );
+        let (fx, fkey) = f.binding.clone().expect("bound");
+        assert_eq!(
+            (fx.name.as_str(), fx.fanout, fx.auto_delete),
+            ("compute_fanout", true, true)
+        );
+        assert_eq!(fkey, "compute");
+
+        let r = t.reply_queue("reply_x");
+        assert!(r.binding.is_none());
+        assert_eq!(
+            args(&r),
+            [("x-expires".into(), AMQPValue::LongInt(1_800_000))]
+        );
+        assert!(t.consumer_arguments().inner().is_empty());
+    }
+
+    #[test]
+    fn quorum_ha_durable_and_ttl_options_shape_declarations() {
+        let t = topology(|o| {
+            o.rabbit_quorum_queue = true;
+            o.rabbit_quorum_delivery_limit = 5;
+            o.rabbit_transient_queues_ttl = 0;
+        });
+        let q = t.notification_queue("nova", "pool1", "notifications.info");
+        assert!(q.durable, "quorum queues are durable");
+        assert_eq!(
+            args(&q),
+            [
+                ("x-delivery-limit".into(), AMQPValue::LongInt(5)),
+                ("x-queue-type".into(), string("quorum")),
+            ]
+        );
+        assert!(
+            args(&t.reply_queue("r")).is_empty(),
+            "ttl 0 disables x-expires"
+        );
+
+        let t = topology(|o| {
+            o.rabbit_ha_queues = true;
+            o.amqp_auto_delete = true;
+            o.enable_cancel_on_failover = true;
+            o.rabbit_transient_quorum_queue = true;
+        });
+        let q = t.rpc_queue("openstack", "topic");
+        assert!(q.auto_delete && !q.durable);
+        assert_eq!(args(&q), [("x-ha-policy".into(), string("all"))]);
+        let r = t.reply_queue("r");
+        assert!(r.durable);
+        assert_eq!(args(&r).len(), 3, "ha, quorum and ttl: {:?}", args(&r));
+        assert_eq!(t.consumer_arguments().inner().len(), 1);
+        assert_eq!(
+            int(u64::from(u32::MAX)),
+            AMQPValue::LongLongInt(4_294_967_295)
+        );
+    }
+}
