@@ -7,9 +7,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use oslo_messaging_core::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
+    SendOptions,
 };
 use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
-use oslo_messaging_core::{Result, Target};
+use oslo_messaging_core::{MessagingError, Result, Target};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -71,7 +72,7 @@ impl Driver for FakeDriver {
         context: &Context,
         message: RpcMessage,
         mode: SendMode,
-        _retry: Retry,
+        options: SendOptions,
     ) -> Result<Option<PendingReply>> {
         let topic = target.require_topic("send")?;
         let (reply_to, pending, expires_at, call_monitor_timeout) = match mode {
@@ -108,11 +109,19 @@ impl Driver for FakeDriver {
                 Some(server) => format!("{topic}.{server}"),
                 None => topic.to_owned(),
             };
-            let q = self
-                .broker
-                .rpc()
-                .declare_bound(exchange, &key, &rpc_queue(exchange, &key));
-            q.publish(delivery);
+            let mut router = self.broker.rpc();
+            if options.at_least_once {
+                if router.publish(exchange, &key, delivery) == 0 {
+                    return Err(MessagingError::MessageUndeliverable {
+                        exchange: exchange.to_owned(),
+                        routing_key: key,
+                    });
+                }
+            } else {
+                router
+                    .declare_bound(exchange, &key, &rpc_queue(exchange, &key))
+                    .publish(delivery);
+            }
         }
         Ok(pending)
     }

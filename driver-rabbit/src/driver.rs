@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
+    SendOptions,
 };
 use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
 use oslo_messaging_core::{Result, Target, TransportUrl};
@@ -135,8 +136,9 @@ impl Driver for RabbitDriver {
         context: &Context,
         message: RpcMessage,
         mode: SendMode,
-        retry: Retry,
+        options: SendOptions,
     ) -> Result<Option<PendingReply>> {
+        let retry = options.retry;
         let topic = target.require_topic("send")?;
         let (body, expiration, pending) = match mode {
             SendMode::Cast => (wire::request_body(context, &message, None), None, None),
@@ -162,8 +164,8 @@ impl Driver for RabbitDriver {
         };
         let t = &self.shared.topology;
         let server_key;
-        let (exchange, routing_key, expiration) = if target.fanout {
-            (t.fanout_exchange(topic), "", None)
+        let (exchange, routing_key, expiration, mandatory) = if target.fanout {
+            (t.fanout_exchange(topic), "", None, false)
         } else {
             server_key = match target.server.as_deref() {
                 Some(server) => format!("{topic}.{server}"),
@@ -173,6 +175,7 @@ impl Driver for RabbitDriver {
                 t.topic_exchange(self.exchange(target)),
                 server_key.as_str(),
                 expiration,
+                options.at_least_once,
             )
         };
         let msg = Outgoing {
@@ -181,7 +184,7 @@ impl Driver for RabbitDriver {
             routing_key,
             body: &body,
             properties: wire::properties(expiration),
-            mandatory: false,
+            mandatory,
         };
         self.publisher.publish(&msg, retry).await?;
         Ok(pending)

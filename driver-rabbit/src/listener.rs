@@ -227,8 +227,7 @@ impl MessageHandle for Handle {
     async fn reply(&self, reply: ReplyResult) -> Result<()> {
         match &self.replier {
             Some(r) => {
-                let patience =
-                    Duration::from_secs(r.shared.opts.kombu_missing_consumer_retry_timeout);
+                let patience = Duration::from_secs(r.shared.opts.missing_consumer_retry_timeout());
                 r.send(wire::reply_body(&r.msg_id, &reply), patience).await
             }
             None => Ok(()),

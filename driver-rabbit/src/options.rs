@@ -58,8 +58,13 @@ pub struct RabbitOptions {
     #[serde(deserialize_with = "lenient::opt_string")]
     pub kombu_compression: Option<String>,
     /// Seconds a server keeps retrying a reply whose queue is missing (60).
-    #[serde(deserialize_with = "lenient::u64", alias = "kombu_reconnect_timeout")]
+    #[serde(deserialize_with = "lenient::u64")]
     pub kombu_missing_consumer_retry_timeout: u64,
+    /// The deprecated name of `kombu_missing_consumer_retry_timeout`,
+    /// read from configuration files; see
+    /// [`missing_consumer_retry_timeout`](Self::missing_consumer_retry_timeout).
+    #[serde(deserialize_with = "lenient::opt_u64", skip_serializing)]
+    pub kombu_reconnect_timeout: Option<u64>,
     /// How the next host is chosen on failover: `round-robin` or `shuffle`.
     #[serde(deserialize_with = "lenient::string")]
     pub kombu_failover_strategy: String,
@@ -148,6 +153,7 @@ impl Default for RabbitOptions {
             kombu_reconnect_splay: 0.0,
             kombu_compression: None,
             kombu_missing_consumer_retry_timeout: 60,
+            kombu_reconnect_timeout: None,
             kombu_failover_strategy: "round-robin".into(),
             rabbit_login_method: "AMQPLAIN".into(),
             rabbit_retry_interval: 1,
@@ -306,6 +312,16 @@ impl RabbitOptions {
                 "rabbit_login_method",
                 format!("{other:?} is not one of PLAIN, AMQPLAIN, EXTERNAL, RABBIT-CR-DEMO"),
             )),
+        }
+    }
+
+    /// Seconds a server retries a reply whose queue is missing:
+    /// `kombu_missing_consumer_retry_timeout`, or its deprecated name
+    /// `kombu_reconnect_timeout` when only that one is set.
+    pub fn missing_consumer_retry_timeout(&self) -> u64 {
+        match self.kombu_reconnect_timeout {
+            Some(old) if self.kombu_missing_consumer_retry_timeout == 60 => old,
+            _ => self.kombu_missing_consumer_retry_timeout,
         }
     }
 

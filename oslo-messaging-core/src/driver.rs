@@ -21,6 +21,36 @@ use crate::target::Target;
 /// `None`: until it succeeds; `Some(0)`: not at all; `Some(n)`: n retries.
 pub type Retry = Option<u32>;
 
+/// Delivery options of one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Retries on connection failure.
+    pub retry: Retry,
+    /// Report a request that no queue takes as
+    /// [`MessagingError::MessageUndeliverable`] instead of dropping it
+    /// (oslo.messaging's `TransportOptions(at_least_once=True)`). As in
+    /// oslo.messaging, it applies to requests to a topic or a server, not to
+    /// fanout casts.
+    pub at_least_once: bool,
+}
+
+impl SendOptions {
+    /// Options with `retry` and `at_least_once` off.
+    pub fn new(retry: Retry) -> Self {
+        Self {
+            retry,
+            at_least_once: false,
+        }
+    }
+
+    /// Sets [`at_least_once`](Self::at_least_once).
+    pub fn with_at_least_once(mut self, at_least_once: bool) -> Self {
+        self.at_least_once = at_least_once;
+        self
+    }
+}
+
 /// How a request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendMode {
@@ -132,14 +162,16 @@ pub trait Driver: Send + Sync + 'static {
     /// `None` for casts.
     ///
     /// # Errors
-    /// Delivery and connection failures.
+    /// Delivery and connection failures;
+    /// [`MessagingError::MessageUndeliverable`] when
+    /// [`SendOptions::at_least_once`] is set and no queue takes the request.
     async fn send(
         &self,
         target: &Target,
         context: &Context,
         message: RpcMessage,
         mode: SendMode,
-        retry: Retry,
+        options: SendOptions,
     ) -> Result<Option<PendingReply>>;
 
     /// Send a notification; `target.topic` is `<topic>.<priority>`.

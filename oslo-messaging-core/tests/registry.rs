@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
+    SendOptions,
 };
 use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
 use oslo_messaging_core::{MessagingError, Result, Target, Transport, TransportUrl};
@@ -24,7 +25,7 @@ impl Driver for Dummy {
         _: &Context,
         _: RpcMessage,
         _: SendMode,
-        _: Retry,
+        _: SendOptions,
     ) -> Result<Option<PendingReply>> {
         Err(MessagingError::Unsupported {
             driver: self.0,

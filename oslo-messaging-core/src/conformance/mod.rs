@@ -128,6 +128,7 @@ macro_rules! conformance_suite {
             rpc::blocking_method_runs_on_threading_executor,
             rpc::inline_executor_keeps_order,
             rpc::exchange_isolates_targets,
+            rpc::at_least_once_reports_unroutable_requests,
             notify::notify_every_priority_arrives_with_fields,
             notify::notify_v1_and_v2_formats_arrive,
             notify::notify_multiple_topics_and_prepare,

@@ -713,3 +713,52 @@ pub async fn exchange_isolates_targets(h: &Harness) {
     assert!(matches!(e, MessagingError::MessagingTimeout { .. }), "{e}");
     shutdown(h, &s).await;
 }
+
+/// With `at_least_once`, a request that no queue takes is
+/// `MessageUndeliverable` (a cast and a call alike) instead of vanishing;
+/// once a server listens the same client is answered.
+pub async fn at_least_once_reports_unroutable_requests(h: &Harness) {
+    let t = h.transport().await;
+    let topic = h.unique("topic");
+    let client = RpcClient::new(&t, Target::topic(&topic)).with_at_least_once(true);
+    let undeliverable = |e: MessagingError, key: &str| match e {
+        MessagingError::MessageUndeliverable { routing_key, .. } => assert_eq!(routing_key, key),
+        other => panic!("expected MessageUndeliverable for {key}, got {other}"),
+    };
+    let e = within(
+        h,
+        "cast",
+        client.cast(&context("u"), "add", json!({"a": 1, "b": 2})),
+    )
+    .await
+    .expect_err("nobody listens");
+    undeliverable(e, &topic);
+    let e = within(
+        h,
+        "call",
+        client.call(&context("u"), "add", json!({"a": 1, "b": 2})),
+    )
+    .await
+    .expect_err("nobody listens");
+    undeliverable(e, &topic);
+    let s = serve(h, &t, Target::server(&topic, "s1"), "async").await;
+    let v = within(
+        h,
+        "call",
+        client.call(&context("u"), "add", json!({"a": 1, "b": 2})),
+    )
+    .await;
+    assert_eq!(v.expect("a server listens"), json!(3));
+    let e = within(
+        h,
+        "call to a missing server",
+        client
+            .prepare()
+            .with_server("nobody")
+            .call(&context("u"), "add", json!({"a": 1, "b": 2})),
+    )
+    .await
+    .expect_err("no such server");
+    undeliverable(e, &format!("{topic}.nobody"));
+    shutdown(h, &s).await;
+}

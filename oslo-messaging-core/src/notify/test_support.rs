@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
+    SendOptions,
 };
 use crate::error::{MessagingError, Result};
 use crate::message::{Context, NotificationFormat, RpcMessage};
@@ -46,7 +47,7 @@ macro_rules! impl_driver {
                 _: &Context,
                 _: RpcMessage,
                 _: SendMode,
-                _: Retry,
+                _: SendOptions,
             ) -> Result<Option<PendingReply>> {
                 Err(unsupported("send"))
             }

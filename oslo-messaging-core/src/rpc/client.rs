@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::driver::{ReplyEvent, Retry, SendMode};
+use crate::driver::{ReplyEvent, Retry, SendMode, SendOptions};
 use crate::error::{MessagingError, Result};
 use crate::message::{Context, RpcMessage};
 use crate::rpc::api::RpcSend;
@@ -35,6 +35,7 @@ pub struct RpcClient {
     call_monitor_timeout: Option<Duration>,
     version_cap: Option<String>,
     retry: Retry,
+    at_least_once: bool,
     serializer: Arc<dyn Serializer>,
 }
 
@@ -58,6 +59,7 @@ impl RpcClient {
             call_monitor_timeout: None,
             version_cap: None,
             retry: None,
+            at_least_once: false,
             serializer: Arc::new(NoOpSerializer),
         }
     }
@@ -122,6 +124,19 @@ impl RpcClient {
         self.retry = retry;
         self
     }
+    /// Report a request that no queue takes as
+    /// [`MessagingError::MessageUndeliverable`] instead of letting it vanish
+    /// (oslo.messaging's `TransportOptions(at_least_once=True)`); not for
+    /// fanout casts. Off by default.
+    pub fn with_at_least_once(mut self, at_least_once: bool) -> Self {
+        self.at_least_once = at_least_once;
+        self
+    }
+
+    fn send_options(&self) -> SendOptions {
+        SendOptions::new(self.retry).with_at_least_once(self.at_least_once)
+    }
+
     /// Serializer for arguments, results and context.
     pub fn with_serializer(mut self, serializer: Arc<dyn Serializer>) -> Self {
         self.serializer = serializer;
@@ -199,10 +214,10 @@ impl RpcClient {
             timeout,
             call_monitor_timeout: self.call_monitor_timeout,
         };
-        let send = self
-            .transport
-            .driver()
-            .send(&self.target, &ctx, message, mode, self.retry);
+        let send =
+            self.transport
+                .driver()
+                .send(&self.target, &ctx, message, mode, self.send_options());
         let pending = tokio::time::timeout_at(deadline, send)
             .await
             .map_err(|_| timed_out())??;
@@ -243,7 +258,13 @@ impl RpcClient {
         let (ctx, message) = self.build(context, method, args)?;
         self.transport
             .driver()
-            .send(&self.target, &ctx, message, SendMode::Cast, self.retry)
+            .send(
+                &self.target,
+                &ctx,
+                message,
+                SendMode::Cast,
+                self.send_options(),
+            )
             .await
             .map(drop)
     }

@@ -1,0 +1,175 @@
+//! `[oslo_messaging_rabbit]` options from configuration and the URL query,
+//! their errors, and what the broker makes of them.
+
+use std::sync::Arc;
+
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::driver::{Driver, SendOptions};
+use oslo_messaging_core::rpc::RpcClient;
+use oslo_messaging_core::{MessagingError, Target, Transport, TransportUrl};
+use oslo_messaging_driver_rabbit::{admin, RabbitDriver, RabbitOptions};
+use serde_json::json;
+
+const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+
+fn refused(url: &str) -> (String, String, String) {
+    match Transport::from_url(url) {
+        Err(MessagingError::InvalidOption {
+            group,
+            option,
+            reason,
+        }) => (group, option, reason),
+        Err(other) => panic!("{url}: expected InvalidOption, got {other}"),
+        Ok(_) => panic!("{url}: expected InvalidOption, got a transport"),
+    }
+}
+
+#[test]
+fn url_query_options_are_checked() {
+    for (query, option, says) in [
+        ("bogus=1", "bogus", "unknown option"),
+        (
+            "rabbit_qos_prefetch_count=ten",
+            "rabbit_qos_prefetch_count",
+            "",
+        ),
+        ("heartbeat_rate=5", "heartbeat_rate", "only the default"),
+        (
+            "kombu_compression=gzip",
+            "kombu_compression",
+            "not supported",
+        ),
+        (
+            "rabbit_login_method=KERBEROS",
+            "rabbit_login_method",
+            "not one of",
+        ),
+        (
+            "rabbit_quorum_queue=true&rabbit_ha_queues=true",
+            "rabbit_quorum_queue",
+            "not both",
+        ),
+    ] {
+        let (group, opt, reason) = refused(&format!("rabbit://guest:s3cret@h/?{query}"));
+        assert_eq!(
+            (group.as_str(), opt.as_str()),
+            ("oslo_messaging_rabbit", option)
+        );
+        assert!(reason.contains(says), "{query}: {reason}");
+        assert!(!reason.contains("s3cret"));
+    }
+}
+
+#[test]
+fn config_files_and_url_query_combine() {
+    let config = Config::builder()
+        .set("oslo_messaging_rabbit", "amqp_durable_queues", "true")
+        .set("oslo_messaging_rabbit", "rabbit_qos_prefetch_count", "10")
+        .set("oslo_messaging_rabbit", "kombu_reconnect_timeout", "7")
+        .build()
+        .expect("config");
+    let url = TransportUrl::parse("rabbit://h/?rabbit_qos_prefetch_count=3").expect("url");
+    let o: RabbitOptions = config.driver_group(&url).expect("options");
+    assert!(o.amqp_durable_queues);
+    assert_eq!(o.rabbit_qos_prefetch_count, 3, "the URL query wins");
+    assert_eq!(
+        o.missing_consumer_retry_timeout(),
+        7,
+        "deprecated name accepted"
+    );
+}
+
+#[test]
+fn kombu_scheme_is_an_alias_and_nothing_shows_the_password() {
+    let t = Transport::from_url("kombu://guest:s3cret@127.0.0.1:5672/").expect("kombu");
+    assert_eq!(t.driver().name(), "rabbit");
+    let url = TransportUrl::parse("rabbit://guest:s3cret@127.0.0.1:5672/").expect("url");
+    let driver = RabbitDriver::new(&url, &Config::defaults()).expect("driver");
+    let shown = format!("{t:?} {driver:?} {} {url:?}", t.url());
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[tokio::test]
+async fn unreachable_broker_is_a_connection_error_without_credentials() {
+    let t = Transport::from_url("rabbit://guest:s3cret@127.0.0.1:1/").expect("transport");
+    let e = RpcClient::new(&t, Target::topic("nowhere"))
+        .with_retry(Some(0))
+        .cast(&Default::default(), "m", json!({}))
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(matches!(e, MessagingError::Connection(_)), "{e}");
+    assert!(e.is_retryable());
+    let text = e.to_string();
+    assert!(
+        text.contains("127.0.0.1:1") && !text.contains("s3cret"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_connection_error_without_the_password() {
+    let t =
+        Transport::from_url("rabbit://guest:not-the-password@127.0.0.1:5672/").expect("transport");
+    let e = RpcClient::new(&t, Target::topic("nowhere"))
+        .with_retry(Some(0))
+        .cast(&Default::default(), "m", json!({}))
+        .await
+        .expect_err("refused login");
+    assert!(matches!(e, MessagingError::Connection(_)), "{e}");
+    assert!(!e.to_string().contains("not-the-password"), "{e}");
+}
+
+/// `amqp_durable_queues` reaches the broker: a peer declaring the same
+/// queue with other flags is refused, and the error says why.
+#[tokio::test]
+async fn durable_option_reaches_the_broker() {
+    let url = TransportUrl::parse(URL).expect("url");
+    let topic = format!("options_durable_{}", std::process::id());
+    let exchange = format!("{topic}_x");
+    let durable = Config::builder()
+        .set("oslo_messaging_rabbit", "amqp_durable_queues", "true")
+        .build()
+        .expect("config");
+    let d1 = Arc::new(RabbitDriver::new(&url, &durable).expect("driver"));
+    let d2 = Arc::new(RabbitDriver::new(&url, &Config::defaults()).expect("driver"));
+    let target = Target::server(&topic, "s1").with_exchange(&exchange);
+    let outcome = async {
+        let mut l = d1.listen(&target).await.expect("durable server queues");
+        let conflict = d2.listen(&target).await.err();
+        let sent = d2
+            .send(
+                &Target::topic(&topic).with_exchange(&exchange),
+                &Default::default(),
+                oslo_messaging_core::RpcMessage {
+                    method: "m".into(),
+                    args: Default::default(),
+                    namespace: None,
+                    version: None,
+                },
+                oslo_messaging_core::driver::SendMode::Cast,
+                SendOptions::new(Some(0)),
+            )
+            .await
+            .err();
+        l.stop().await;
+        (conflict, sent)
+    }
+    .await;
+    let queues: Vec<String> = d1.declared_queues();
+    d1.cleanup().await;
+    d2.cleanup().await;
+    admin::delete(&url, &Config::defaults(), &queues, &[exchange])
+        .await
+        .expect("cleanup");
+    let (conflict, sent) = outcome;
+    let conflict = conflict.expect("non-durable declaration of a durable exchange is refused");
+    assert!(
+        conflict.to_string().contains("inequivalent arg 'durable'"),
+        "{conflict}"
+    );
+    let sent = sent.expect("non-durable exchange declaration is refused");
+    assert!(
+        matches!(sent, MessagingError::MessageDeliveryFailure(_)),
+        "{sent}"
+    );
+}
