@@ -288,5 +288,14 @@ mod tests {
         assert_eq!(cli.global.topic.as_deref(), Some("t"));
         assert_eq!(cli.global.api_version.as_deref(), Some("1.1"));
         assert_eq!(cli.global.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(cli.global.retry(), Some(0), "no retries by default");
+    }
+
+    #[test]
+    fn retry_minus_one_is_forever() {
+        let cli = Cli::try_parse_from(["oslo-messaging", "--retry", "-1", "ping"]).expect("parses");
+        assert_eq!(cli.global.retry(), None);
+        let cli = Cli::try_parse_from(["oslo-messaging", "--retry", "3", "ping"]).expect("parses");
+        assert_eq!(cli.global.retry(), Some(3));
     }
 }
