@@ -120,6 +120,11 @@ pub async fn run(
     .await;
     transport.cleanup().await;
     outcome?;
+    // Taken (and acknowledged) while stopping: print them too. The tap's
+    // limit keeps the total within --count.
+    while let Ok(n) = received.try_recv() {
+        write_json_line(out, &notification_json(&n))?;
+    }
     Ok(stopped?)
 }
 
