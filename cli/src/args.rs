@@ -48,16 +48,26 @@ pub struct Cli {
 /// Options every subcommand takes (they may come before or after it).
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
-    /// Transport URL, e.g. rabbit://user:pass@host:5672/vhost or fake://
-    /// [default: config file's [DEFAULT] transport_url, else $OS_TRANSPORT_URL,
-    /// else rabbit://guest:guest@localhost:5672/]
-    #[arg(long, global = true, value_name = "URL")]
+    /// Transport URL (`--url`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help = "Transport URL, e.g. rabbit://user:pass@host:5672/vhost or fake:// \
+[default: config file's [DEFAULT] transport_url, else $OS_TRANSPORT_URL, \
+else rabbit://guest:guest@localhost:5672/]"
+    )]
     pub url: Option<String>,
     /// oslo.config INI file (e.g. nova.conf) or TOML file (*.toml)
     #[arg(long, global = true, value_name = "PATH")]
     pub config_file: Option<PathBuf>,
-    /// Exchange [default: [DEFAULT] control_exchange, "openstack"]
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Exchange (`--exchange`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help = "Exchange [default: [DEFAULT] control_exchange, \"openstack\"]"
+    )]
     pub exchange: Option<String>,
     /// Topic (required by call, cast, ping, serve; listen: "notifications";
     /// notify: the config's notification topics)
@@ -72,8 +82,14 @@ pub struct GlobalArgs {
     /// API version X.Y (call, cast; serve: the demo endpoint's)
     #[arg(long = "version", global = true, value_name = "X.Y", value_parser = parse_version)]
     pub api_version: Option<String>,
-    /// Seconds to wait for a reply (call, ping) [default: [DEFAULT] rpc_response_timeout, 60]
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_timeout)]
+    /// Seconds to wait for a reply (`--timeout`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        value_parser = parse_timeout,
+        help = "Seconds to wait for a reply (call, ping) [default: [DEFAULT] rpc_response_timeout, 60]"
+    )]
     pub timeout: Option<Duration>,
     /// Request context, a JSON object, e.g. '{"user": "admin"}'
     #[arg(long, global = true, value_name = "JSON", value_parser = parse_json_object)]
