@@ -1,0 +1,317 @@
+//! The command line: global options and one subcommand each for call, cast,
+//! ping, notify, listen and serve. Values are checked while parsing, so bad
+//! input is a one-line usage error (exit status 64), never a panic.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use oslo_messaging_core::version::Version;
+use oslo_messaging_core::{Context, Priority};
+use serde_json::{Map, Value};
+
+use crate::exit::EXIT_STATUS_HELP;
+
+/// The transport URL used when neither `--url`, the config file nor
+/// `$OS_TRANSPORT_URL` name one.
+pub const DEFAULT_URL: &str = "rabbit://guest:guest@localhost:5672/";
+
+/// The environment variable read for the transport URL.
+pub const URL_ENV: &str = "OS_TRANSPORT_URL";
+
+/// The topic `listen` uses without `--topic`.
+pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
+
+/// `oslo-messaging`: call, cast, ping, notify, listen and serve over
+/// oslo.messaging transports.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oslo-messaging",
+    version,
+    disable_version_flag = true,
+    about = "The operator's tool for oslo.messaging: call, cast, ping, notify, listen, serve",
+    long_about = "The operator's tool for oslo.messaging, like grpcurl: call and cast RPC \
+methods, ping a service, send and listen to notifications, or run a demo server.\n\n\
+The transport URL is --url, else the config file's [DEFAULT] transport_url, else \
+$OS_TRANSPORT_URL, else rabbit://guest:guest@localhost:5672/. Passwords are never printed.",
+    after_help = EXIT_STATUS_HELP
+)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes (they may come before or after it).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Transport URL (`--url`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help = "Transport URL, e.g. rabbit://user:pass@host:5672/vhost or fake:// \
+[default: config file's [DEFAULT] transport_url, else $OS_TRANSPORT_URL, \
+else rabbit://guest:guest@localhost:5672/]"
+    )]
+    pub url: Option<String>,
+    /// oslo.config INI file (e.g. nova.conf) or TOML file (*.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+    /// Exchange (`--exchange`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help = "Exchange [default: [DEFAULT] control_exchange, \"openstack\"]"
+    )]
+    pub exchange: Option<String>,
+    /// Topic (required by call, cast, ping, serve; listen: "notifications";
+    /// notify: the config's notification topics)
+    #[arg(long, global = true, value_name = "TOPIC")]
+    pub topic: Option<String>,
+    /// Server: send to this one server (call, cast, ping) or serve as it (serve)
+    #[arg(long, global = true, value_name = "SERVER")]
+    pub server: Option<String>,
+    /// Endpoint namespace (call, cast; serve: the demo endpoint's)
+    #[arg(long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// API version X.Y (call, cast; serve: the demo endpoint's)
+    #[arg(long = "version", global = true, value_name = "X.Y", value_parser = parse_version)]
+    pub api_version: Option<String>,
+    /// Seconds to wait for a reply (`--timeout`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        value_parser = parse_timeout,
+        help = "Seconds to wait for a reply (call, ping) [default: [DEFAULT] rpc_response_timeout, 60]"
+    )]
+    pub timeout: Option<Duration>,
+    /// Request context, a JSON object, e.g. '{"user": "admin"}'
+    #[arg(long, global = true, value_name = "JSON", value_parser = parse_json_object)]
+    pub context: Option<Map<String, Value>>,
+    /// Connection retries when sending (call, cast, ping, notify); -1 retries forever
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i64).range(-1..=i64::from(u32::MAX))
+    )]
+    pub retry: i64,
+}
+
+impl GlobalArgs {
+    /// The request context (`--context`, or empty).
+    pub fn context(&self) -> Context {
+        self.context.clone().unwrap_or_default()
+    }
+
+    /// The retry setting of senders: `--retry -1` is `None` (forever).
+    pub fn retry(&self) -> Option<u32> {
+        u32::try_from(self.retry).ok()
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Call METHOD and print its result as JSON
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Call {
+        /// The method to call
+        method: String,
+        /// Keyword arguments, a JSON object, e.g. '{"a": 1, "b": 2}' [default: {}]
+        #[arg(value_name = "JSON_OBJECT", value_parser = parse_json_object)]
+        args: Option<Map<String, Value>>,
+    },
+    /// Cast METHOD: send it without waiting for a result
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Cast {
+        /// The method to cast
+        method: String,
+        /// Keyword arguments, a JSON object [default: {}]
+        #[arg(value_name = "JSON_OBJECT", value_parser = parse_json_object)]
+        args: Option<Map<String, Value>>,
+        /// Send to every server on the topic
+        #[arg(long)]
+        fanout: bool,
+    },
+    /// Ping the servers of --topic (oslo_rpc_server_ping); exit 0 when one answers "pong"
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Ping,
+    /// Send one notification
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Notify {
+        /// Publisher id, e.g. compute.host-1
+        #[arg(long, value_name = "ID")]
+        publisher_id: String,
+        /// Event type, e.g. compute.instance.create.end
+        #[arg(long, value_name = "TYPE")]
+        event_type: String,
+        /// Priority: audit, debug, info, warn, error, critical, sample
+        #[arg(long, default_value = "info", value_parser = parse_priority)]
+        priority: Priority,
+        /// Notification format
+        #[arg(long, default_value = "messagingv2", value_parser = ["messagingv2", "messaging"])]
+        driver: String,
+        /// The payload, any JSON value
+        #[arg(value_name = "PAYLOAD_JSON", value_parser = parse_json)]
+        payload: Value,
+    },
+    /// Print each notification received as one JSON line (topic: "notifications")
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Listen {
+        /// Listener pool: pools each get every notification, members share them
+        #[arg(long, value_name = "NAME")]
+        pool: Option<String>,
+        /// Exit after N notifications (default: until SIGINT/SIGTERM)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Priorities to receive, repeatable or comma-separated [default: all]
+        #[arg(long, value_parser = parse_priority, value_delimiter = ',')]
+        priority: Vec<Priority>,
+    },
+    /// Run a demo RPC server (echo, add, fail, sleep; ping enabled) until SIGINT/SIGTERM
+    #[command(after_help = "Methods: echo(value) -> value; add(a, b) -> a + b; \
+fail(message) raises builtins.ValueError(message); sleep(seconds) -> null.\n\
+Prints \"serving topic=T server=S ...\" on stderr once it is ready.\n\n\
+Exit status: 0 after a clean stop; 3 on a runtime failure; 64 on bad input.")]
+    Serve,
+}
+
+/// Parses a JSON value.
+///
+/// # Errors
+/// The JSON error, as one line.
+pub fn parse_json(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// Parses a JSON object (keyword arguments, contexts).
+///
+/// # Errors
+/// Invalid JSON, or JSON that is not an object.
+pub fn parse_json_object(text: &str) -> Result<Map<String, Value>, String> {
+    match parse_json(text)? {
+        Value::Object(map) => Ok(map),
+        other => Err(format!(
+            "expected a JSON object such as {{\"key\": \"value\"}}, got {}",
+            kind(&other)
+        )),
+    }
+}
+
+/// Parses a notification priority (any case, `warning` for `warn`).
+///
+/// # Errors
+/// An unknown priority, listing the valid ones.
+pub fn parse_priority(text: &str) -> Result<Priority, String> {
+    text.parse::<Priority>().map_err(|_| {
+        format!(
+            "unknown priority {text:?}; expected one of audit, debug, info, warn, error, critical, sample"
+        )
+    })
+}
+
+/// Parses a timeout in seconds (a positive number, fractions allowed).
+///
+/// # Errors
+/// Not a number, not positive, or too large.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(format!("timeout must be more than 0 seconds, got {text}"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("timeout {text} is too large"))
+}
+
+/// Checks an API version (`X.Y` or `X.Y.Z`).
+///
+/// # Errors
+/// The version is malformed.
+pub fn parse_version(text: &str) -> Result<String, String> {
+    text.parse::<Version>()
+        .map(|_| text.to_owned())
+        .map_err(|_| format!("version {text:?} is not of the form X.Y"))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_parsers() {
+        assert!(parse_json_object("{\"a\": 1}").is_ok());
+        assert!(parse_json_object("[1]")
+            .unwrap_err()
+            .contains("got an array"));
+        assert!(parse_json_object("{")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert_eq!(parse_priority("WARNING"), Ok(Priority::Warn));
+        assert!(parse_priority("loud")
+            .unwrap_err()
+            .contains("unknown priority"));
+        assert_eq!(parse_timeout("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "NaN", "inf", "x", "1e300"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+        assert!(parse_version("1.2").is_ok());
+        assert!(parse_version("1").is_err());
+    }
+
+    #[test]
+    fn global_options_go_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "oslo-messaging",
+            "call",
+            "add",
+            "{\"a\": 1}",
+            "--topic",
+            "t",
+            "--version",
+            "1.1",
+            "--timeout",
+            "2",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.topic.as_deref(), Some("t"));
+        assert_eq!(cli.global.api_version.as_deref(), Some("1.1"));
+        assert_eq!(cli.global.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(cli.global.retry(), Some(0), "no retries by default");
+    }
+
+    #[test]
+    fn retry_minus_one_is_forever() {
+        let cli = Cli::try_parse_from(["oslo-messaging", "--retry", "-1", "ping"]).expect("parses");
+        assert_eq!(cli.global.retry(), None);
+        let cli = Cli::try_parse_from(["oslo-messaging", "--retry", "3", "ping"]).expect("parses");
+        assert_eq!(cli.global.retry(), Some(3));
+    }
+}

@@ -1,0 +1,57 @@
+//! `serve`: a demo RPC server for smoke tests, stopped by SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::io::Write;
+
+use oslo_messaging_core::{RpcServer, Target};
+
+use super::{load_config, require, transport, Traffic};
+use crate::args::GlobalArgs;
+use crate::demo;
+use crate::exit::CliError;
+
+/// The first words of the line `serve` writes on stderr once it takes requests.
+pub const READY_PREFIX: &str = "serving ";
+
+/// Serves the [demo endpoint](crate::demo::endpoint) on `--topic` as
+/// `--server`, with `rpc_ping_enabled`, until `shutdown` completes; then
+/// stops taking requests and waits for those in flight.
+///
+/// # Errors
+/// Bad input, connection failures.
+pub async fn run(
+    global: &GlobalArgs,
+    err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), CliError> {
+    let topic = require(global.topic.as_deref(), "--topic", "serve")?;
+    let server_name = require(global.server.as_deref(), "--server", "serve")?;
+    let endpoint = demo::endpoint(global.namespace.as_deref(), global.api_version.as_deref())?;
+    let config = load_config(global, &[("DEFAULT", "rpc_ping_enabled", "true")])?;
+    let transport = transport(global, &config, Traffic::Rpc)?;
+    let server = RpcServer::builder(&transport, Target::server(topic, server_name))
+        .endpoint(endpoint)
+        .build()?;
+    server.start().await?;
+    writeln!(
+        err,
+        "{READY_PREFIX}topic={topic} server={server_name} exchange={} transport={}",
+        transport.defaults().control_exchange,
+        transport.url()
+    )?;
+    err.flush()?;
+    tracing::info!(topic, server = server_name, "demo server started");
+
+    shutdown.await;
+    tracing::info!("stopping: no new requests, waiting for those in flight");
+    let stopped = async {
+        server.stop().await?;
+        server.wait().await
+    }
+    .await;
+    transport.cleanup().await;
+    stopped?;
+    writeln!(err, "stopped")?;
+    err.flush()?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The demo endpoint `serve` runs: `echo`, `add`, `fail` and `sleep`.
+
+use std::time::Duration;
+
+use oslo_messaging_core::rpc::{Endpoint, EndpointError};
+use oslo_messaging_core::Result;
+use serde::Deserialize;
+use serde_json::{Number, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EchoArgs {
+    value: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddArgs {
+    a: Number,
+    b: Number,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailArgs {
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SleepArgs {
+    seconds: f64,
+}
+
+/// The longest `sleep` accepted, in seconds.
+pub const MAX_SLEEP_SECONDS: f64 = 3600.0;
+
+/// The demo endpoint, with `namespace` and `version` (default: none, `1.0`).
+///
+/// * `echo(value)` returns `value`;
+/// * `add(a, b)` returns `a + b` (integers stay integers; overflow raises
+///   `OverflowError`);
+/// * `fail(message)` raises `builtins.ValueError(message)`;
+/// * `sleep(seconds)` waits (without blocking the runtime), then returns null.
+///
+/// # Errors
+/// A malformed `version`.
+pub fn endpoint(namespace: Option<&str>, version: Option<&str>) -> Result<Endpoint> {
+    let mut builder = Endpoint::builder(());
+    if let Some(namespace) = namespace {
+        builder = builder.namespace(namespace);
+    }
+    if let Some(version) = version {
+        builder = builder.version(version);
+    }
+    builder
+        .method("echo", |_, _, args: EchoArgs| async move {
+            Ok::<_, EndpointError>(args.value)
+        })
+        .method(
+            "add",
+            |_, _, args: AddArgs| async move { add(&args.a, &args.b) },
+        )
+        .method("fail", |_, _, args: FailArgs| async move {
+            Err::<(), _>(EndpointError::new("ValueError", args.message))
+        })
+        .method("sleep", |_, _, args: SleepArgs| async move {
+            if !(0.0..=MAX_SLEEP_SECONDS).contains(&args.seconds) {
+                return Err(EndpointError::new(
+                    "ValueError",
+                    format!(
+                        "seconds must be between 0 and {MAX_SLEEP_SECONDS}, got {}",
+                        args.seconds
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+            Ok(())
+        })
+        .build()
+}
+
+fn add(a: &Number, b: &Number) -> std::result::Result<Value, EndpointError> {
+    if let (Some(a), Some(b)) = (a.as_i64(), b.as_i64()) {
+        return a
+            .checked_add(b)
+            .map(Value::from)
+            .ok_or_else(|| EndpointError::new("OverflowError", "integer addition overflowed"));
+    }
+    let (a, b) = (
+        a.as_f64().unwrap_or(f64::NAN),
+        b.as_f64().unwrap_or(f64::NAN),
+    );
+    Number::from_f64(a + b)
+        .map(Value::Number)
+        .ok_or_else(|| EndpointError::new("OverflowError", "the sum is not a finite number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn n(v: Value) -> Number {
+        match v {
+            Value::Number(n) => n,
+            other => panic!("not a number: {other}"),
+        }
+    }
+
+    #[test]
+    fn add_keeps_integers_and_reports_overflow() {
+        assert_eq!(add(&n(json!(2)), &n(json!(40))).ok(), Some(json!(42)));
+        assert_eq!(add(&n(json!(0.5)), &n(json!(1))).ok(), Some(json!(1.5)));
+        let e = add(&n(json!(i64::MAX)), &n(json!(1))).expect_err("overflows");
+        assert_eq!(e.failure().class, "OverflowError");
+    }
+
+    #[test]
+    fn endpoint_has_the_demo_methods() {
+        let e = endpoint(Some("demo"), Some("1.2")).expect("valid");
+        for m in ["echo", "add", "fail", "sleep"] {
+            assert!(e.has_method(m), "{m}");
+        }
+        assert!(endpoint(None, Some("x")).is_err());
+    }
+}

@@ -1,0 +1,249 @@
+//! # oslo-messaging-cli
+//!
+//! `oslo-messaging`, the operator's tool for oslo.messaging (like `grpcurl`):
+//!
+//! ```text
+//! oslo-messaging --url rabbit://user:pass@host/ --topic compute call get_status '{"verbose": true}'
+//! oslo-messaging --topic compute cast refresh --fanout
+//! oslo-messaging --topic compute --server host-1 ping          # a health probe
+//! oslo-messaging notify --publisher-id ops.cli --event-type ops.test --priority info '{"k": 1}'
+//! oslo-messaging listen --count 1 --priority info,error        # one JSON line per notification
+//! oslo-messaging serve --topic demo --server s1                # echo, add, fail, sleep; ping on
+//! ```
+//!
+//! The transport URL is `--url`, else `--config-file`'s `[DEFAULT]
+//! transport_url` (`[oslo_messaging_notifications]` first for notify and
+//! listen), else `$OS_TRANSPORT_URL`, else `rabbit://guest:guest@localhost:5672/`.
+//! Output never shows passwords: URLs print redacted.
+//!
+//! ## Exit status
+//!
+//! Decided in one place, [`exit::status_for`]:
+//!
+//! | status | when |
+//! |---|---|
+//! | 0 | success, `--help` |
+//! | 1 | the remote endpoint raised an error (`MessagingError::Remote`); its class, module and message go to stderr |
+//! | 2 | a call got no reply in time (`MessagingError::MessagingTimeout`) |
+//! | 3 | `MessageDeliveryFailure`, `MessageUndeliverable`, `Connection`, and other runtime failures |
+//! | 64 | bad input (`EX_USAGE`): arguments, JSON, a JSON value that is not an object, priority, transport URL, unknown scheme, options, config file |
+//!
+//! Usage errors take 64, not clap's usual 2, because 2 means a timeout.
+//! Every error is one line on stderr starting with `oslo-messaging: `.
+//!
+//! ## Embedding and testing
+//!
+//! [`run`] parses arguments and runs the command in-process, writing to the
+//! given output and error streams; `serve` and `listen` stop when the
+//! `shutdown` future completes (the binary passes [`shutdown_signal`]).
+//!
+//! ```
+//! use oslo_messaging_cli::{run, Status};
+//!
+//! let runtime = tokio::runtime::Runtime::new().expect("runtime");
+//! let (mut out, mut err) = (Vec::new(), Vec::new());
+//! let status = runtime.block_on(run(
+//!     ["oslo-messaging", "--url", "fake://", "--topic", "doc", "cast", "hello", r#"{"who": "world"}"#],
+//!     &mut out,
+//!     &mut err,
+//!     std::future::pending(),
+//! ));
+//! assert_eq!(status, Status::Ok);
+//!
+//! // Bad input: one line on stderr, exit status 64.
+//! let mut err = Vec::new();
+//! let status = runtime.block_on(run(
+//!     ["oslo-messaging", "--url", "fake://", "--topic", "doc", "call", "add", "[1, 2]"],
+//!     &mut out,
+//!     &mut err,
+//!     std::future::pending(),
+//! ));
+//! assert_eq!(status.code(), 64);
+//! assert_eq!(String::from_utf8_lossy(&err).lines().count(), 1);
+//! ```
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod commands;
+pub mod demo;
+pub mod exit;
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::Write;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+pub use args::{Cli, Command, GlobalArgs};
+pub use exit::{status_for, CliError, Status};
+
+// Both drivers are reached only through URL schemes: keep them linked.
+use oslo_messaging_driver_fake as _;
+use oslo_messaging_driver_rabbit as _;
+
+/// Parses the command line. `--help` is written on `out` (`Err(Status::Ok)`);
+/// a usage error is one line on `err` (`Err(Status::Usage)`).
+///
+/// # Errors
+/// The status to exit with when there is nothing to run.
+pub fn parse<I, T>(
+    args: I,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> Result<Cli, Status>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => Ok(cli),
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = write!(out, "{}", e.render());
+                let _ = out.flush();
+                Err(Status::Ok)
+            }
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = write!(err, "{}", e.render());
+                let _ = err.flush();
+                Err(Status::Usage)
+            }
+            _ => {
+                let rendered = e.render().to_string();
+                let first = rendered
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("error: invalid arguments");
+                let _ = writeln!(err, "oslo-messaging: {first} (see --help)");
+                let _ = err.flush();
+                Err(Status::Usage)
+            }
+        },
+    }
+}
+
+/// Runs a parsed command; errors are reported on `err` as one line.
+/// `serve` and `listen` stop when `shutdown` completes.
+pub async fn execute(
+    cli: Cli,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()> + Send,
+) -> Status {
+    let global = &cli.global;
+    let result = match cli.command {
+        Command::Call { method, args } => commands::call::run(global, &method, args, out).await,
+        Command::Cast {
+            method,
+            args,
+            fanout,
+        } => commands::cast::run(global, &method, args, fanout).await,
+        Command::Ping => commands::ping::run(global, out).await,
+        Command::Notify {
+            publisher_id,
+            event_type,
+            priority,
+            driver,
+            payload,
+        } => {
+            let args = commands::notify::NotifyArgs {
+                publisher_id: &publisher_id,
+                event_type: &event_type,
+                priority,
+                driver: &driver,
+                payload,
+            };
+            commands::notify::run(global, args).await
+        }
+        Command::Listen {
+            pool,
+            count,
+            priority,
+        } => {
+            let args = commands::listen::ListenArgs {
+                pool,
+                count,
+                priorities: priority,
+            };
+            commands::listen::run(global, args, out, err, shutdown).await
+        }
+        Command::Serve => commands::serve::run(global, err, shutdown).await,
+    };
+    match result {
+        Ok(()) => Status::Ok,
+        Err(e) => {
+            e.report(err);
+            e.status()
+        }
+    }
+}
+
+/// [`parse`] then [`execute`]: the whole command, in-process.
+pub async fn run<I, T>(
+    args: I,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()> + Send,
+) -> Status
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match parse(args, out, err) {
+        Ok(cli) => execute(cli, out, err, shutdown).await,
+        Err(status) => status,
+    }
+}
+
+/// Logs to stderr: `info` for `serve`, `warn` otherwise; `RUST_LOG`
+/// overrides. Does nothing when a global subscriber is already set.
+pub fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Command::Serve => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
+/// called (inside a tokio runtime), so a signal sent right after is caught.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            let terminate = async {
+                match terminate.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

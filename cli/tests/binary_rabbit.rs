@@ -1,0 +1,440 @@
+//! The real `oslo-messaging` binary against RabbitMQ on 127.0.0.1:5672
+//! (guest/guest): `serve` in one process, `call`, `ping`, `cast`, `notify`
+//! and `listen` in others, then SIGTERM stops the server cleanly.
+//!
+//! Needs a broker and the `rabbit` driver. Queue names include the test's
+//! pid; the queues each test declares are deleted at its end (also when it
+//! fails) with lapin.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+
+/// The transport URL the CLI uses.
+const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+/// The same broker for lapin (virtual host `/`).
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// A guard against hanging forever when something is broken; never a
+/// synchronization delay (every wait below is for an event).
+const GUARD: Duration = Duration::from_secs(60);
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_oslo-messaging"))
+}
+
+/// A name unique to this test run.
+fn unique(name: &str) -> String {
+    format!("cli-bin-{}-{name}", std::process::id())
+}
+
+/// Runs the CLI to its end.
+fn cli(args: &[&str]) -> Output {
+    let output = bin()
+        .arg("--url")
+        .arg(URL)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("guest:guest"),
+        "password in output: {stderr}"
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Deletes the named queues when dropped (declare it first in a test, so it
+/// runs last, after the processes are gone).
+struct DeleteQueues(Vec<String>);
+
+impl Drop for DeleteQueues {
+    fn drop(&mut self) {
+        if let Err(e) = delete_queues(&self.0) {
+            eprintln!("warning: could not delete queues {:?}: {e}", self.0);
+        }
+    }
+}
+
+fn delete_queues(names: &[String]) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut failed = Vec::new();
+        for name in names {
+            // A channel per queue: a failed delete closes its channel.
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(|e| e.to_string())?;
+            match channel
+                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                .await
+            {
+                Ok(_) => {
+                    let _ = channel.close(200, "OK".into()).await;
+                }
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
+        let _ = connection.close(200, "OK".into()).await;
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    })
+}
+
+/// Whether queue `name` exists (a passive declare).
+fn queue_exists(name: &str) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ at 127.0.0.1:5672");
+        let channel = connection.create_channel().await.expect("channel");
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let exists = channel
+            .queue_declare(name.into(), passive, FieldTable::default())
+            .await
+            .is_ok();
+        if exists {
+            let _ = channel.close(200, "OK".into()).await;
+        }
+        let _ = connection.close(200, "OK".into()).await;
+        exists
+    })
+}
+
+/// A long-running CLI process (serve, listen) whose stderr and stdout lines
+/// arrive on channels, read by threads (so its pipes never fill up).
+struct Running {
+    pid: u32,
+    stderr: mpsc::Receiver<String>,
+    stdout: mpsc::Receiver<String>,
+    exit: mpsc::Receiver<ExitStatus>,
+    done: bool,
+}
+
+fn forward(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Running {
+    /// Starts the CLI on RabbitMQ and waits for its stderr line starting with `ready`.
+    fn start(args: &[&str], ready: &str) -> Running {
+        Running::start_on(URL, args, ready)
+    }
+
+    /// As [`start`](Self::start), on transport `url`.
+    fn start_on(url: &str, args: &[&str], ready: &str) -> Running {
+        let mut child: Child = bin()
+            .arg("--url")
+            .arg(url)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = forward(child.stderr.take().expect("piped stderr"));
+        let stdout = forward(child.stdout.take().expect("piped stdout"));
+        let pid = child.id();
+        let (exit_tx, exit) = mpsc::channel();
+        thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = exit_tx.send(status);
+            }
+        });
+        let running = Running {
+            pid,
+            stderr,
+            stdout,
+            exit,
+            done: false,
+        };
+        let mut seen = Vec::new();
+        loop {
+            match running.stderr.recv_timeout(GUARD) {
+                Ok(line) if line.starts_with(ready) => {
+                    assert!(!line.contains("guest:guest"), "password shown: {line}");
+                    break;
+                }
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "{args:?} did not print {ready:?}; stderr so far: {seen:#?}; exit: {:?}",
+                    running.exit.recv_timeout(GUARD)
+                ),
+            }
+        }
+        running
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {}", self.pid);
+    }
+
+    /// Waits for the process to end by itself.
+    fn wait(&mut self) -> ExitStatus {
+        let status = self
+            .exit
+            .recv_timeout(GUARD)
+            .unwrap_or_else(|_| panic!("process {} did not exit", self.pid));
+        self.done = true;
+        status
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    fn terminate(&mut self) -> ExitStatus {
+        self.signal("-TERM");
+        self.wait()
+    }
+
+    /// The rest of stderr, up to its end: call after the process exited.
+    fn rest_of_stderr(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            match self.stderr.recv_timeout(GUARD) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr did not end: {lines:#?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.done && self.exit.try_recv().is_err() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// Signal handling of the binary, over `fake://` (no broker needed): serve
+/// and listen stop cleanly, exit 0, on SIGTERM and SIGINT.
+#[test]
+fn serve_and_listen_exit_0_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let mut served = Running::start_on(
+            "fake://",
+            &["serve", "--topic", "signals", "--server", "s1"],
+            "serving ",
+        );
+        served.signal(signal);
+        let status = served.wait();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "serve after kill {signal}: {status:?}"
+        );
+        assert!(served.rest_of_stderr().iter().any(|l| l == "stopped"));
+
+        let mut listen = Running::start_on("fake://", &["listen"], "listening ");
+        listen.signal(signal);
+        let status = listen.wait();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "listen after kill {signal}: {status:?}"
+        );
+    }
+}
+
+#[test]
+fn cleanup_helper_deletes_queues() {
+    let name = unique("cleanup-probe");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ at 127.0.0.1:5672");
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare");
+        let _ = channel.close(200, "OK".into()).await;
+        let _ = connection.close(200, "OK".into()).await;
+    });
+    assert!(queue_exists(&name));
+    delete_queues(std::slice::from_ref(&name)).expect("deleted");
+    assert!(!queue_exists(&name));
+}
+
+#[test]
+fn serve_answers_call_fail_ping_cast_and_stops_on_sigterm() {
+    let topic = unique("rpc");
+    let server = "s1";
+    let nobody = unique("nobody");
+    let _cleanup = DeleteQueues(vec![
+        topic.clone(),
+        format!("{topic}.{server}"),
+        nobody.clone(),
+    ]);
+    let mut served = Running::start(
+        &["serve", "--topic", &topic, "--server", server],
+        "serving ",
+    );
+
+    let add = cli(&[
+        "--topic",
+        &topic,
+        "--timeout",
+        "30",
+        "call",
+        "add",
+        r#"{"a": 2, "b": 40}"#,
+    ]);
+    assert_eq!(add.status.code(), Some(0), "{add:?}");
+    assert_eq!(text(&add.stdout), "42\n");
+
+    let echo = cli(&[
+        "--topic",
+        &topic,
+        "--server",
+        server,
+        "call",
+        "echo",
+        r#"{"value": {"k": [1, "v"]}}"#,
+    ]);
+    assert_eq!(echo.status.code(), Some(0), "{echo:?}");
+    assert_eq!(text(&echo.stdout), "{\"k\":[1,\"v\"]}\n");
+
+    let fail = cli(&[
+        "--topic",
+        &topic,
+        "call",
+        "fail",
+        r#"{"message": "bad flavor"}"#,
+    ]);
+    assert_eq!(fail.status.code(), Some(1), "{fail:?}");
+    assert_eq!(
+        text(&fail.stderr).trim_end(),
+        "oslo-messaging: remote error: ValueError (builtins): bad flavor"
+    );
+
+    let ping = cli(&["--topic", &topic, "--server", server, "ping"]);
+    assert_eq!(ping.status.code(), Some(0), "{ping:?}");
+    assert_eq!(text(&ping.stdout), "pong\n");
+
+    let cast = cli(&["--topic", &topic, "cast", "echo", r#"{"value": 1}"#]);
+    assert_eq!(cast.status.code(), Some(0), "{cast:?}");
+    let fanout = cli(&[
+        "--topic",
+        &topic,
+        "cast",
+        "--fanout",
+        "echo",
+        r#"{"value": 2}"#,
+    ]);
+    assert_eq!(fanout.status.code(), Some(0), "{fanout:?}");
+    // The server is still answering after the casts.
+    let after = cli(&["--topic", &topic, "call", "add", r#"{"a": 1, "b": 1}"#]);
+    assert_eq!(text(&after.stdout), "2\n", "{after:?}");
+
+    let timeout = cli(&[
+        "--topic",
+        &nobody,
+        "--timeout",
+        "1",
+        "call",
+        "echo",
+        r#"{"value": 1}"#,
+    ]);
+    assert_eq!(timeout.status.code(), Some(2), "{timeout:?}");
+
+    let status = served.terminate();
+    assert_eq!(status.code(), Some(0), "serve exit: {status:?}");
+    let rest = served.rest_of_stderr();
+    assert!(rest.iter().any(|l| l == "stopped"), "{rest:#?}");
+    assert!(rest.iter().all(|l| !l.contains("guest:guest")), "{rest:#?}");
+}
+
+#[test]
+fn notify_reaches_listen_count_1() {
+    let topic = unique("notifications");
+    let _cleanup = DeleteQueues(vec![format!("{topic}.info")]);
+    let mut listen = Running::start(
+        &[
+            "--topic",
+            &topic,
+            "listen",
+            "--count",
+            "1",
+            "--priority",
+            "info",
+        ],
+        "listening ",
+    );
+    let notify = cli(&[
+        "--topic",
+        &topic,
+        "--context",
+        r#"{"user": "alice"}"#,
+        "notify",
+        "--publisher-id",
+        "ops.cli",
+        "--event-type",
+        "ops.smoke",
+        "--priority",
+        "info",
+        r#"{"n": 1}"#,
+    ]);
+    assert_eq!(notify.status.code(), Some(0), "{notify:?}");
+    let line = listen
+        .stdout
+        .recv_timeout(GUARD)
+        .expect("listen prints the notification");
+    let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(value["publisher_id"], "ops.cli");
+    assert_eq!(value["event_type"], "ops.smoke");
+    assert_eq!(value["priority"], "info");
+    assert_eq!(value["payload"], serde_json::json!({"n": 1}));
+    assert_eq!(value["context"]["user"], "alice");
+    let status = listen.wait();
+    assert_eq!(status.code(), Some(0), "listen exit: {status:?}");
+}
