@@ -4,7 +4,7 @@
 //!
 //! Needs a broker and the `rabbit` driver. Queue names include the test's
 //! pid; the queues each test declares are deleted at its end (also when it
-//! fails) with lapin.
+//! fails) with the driver's `admin::delete`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -12,14 +12,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::TransportUrl;
+use oslo_messaging_driver_rabbit::admin;
 
 /// The transport URL the CLI uses.
 const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
-/// The same broker for lapin (virtual host `/`).
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// A guard against hanging forever when something is broken; never a
 /// synchronization delay (every wait below is for an event).
 const GUARD: Duration = Duration::from_secs(60);
@@ -71,61 +69,10 @@ fn delete_queues(names: &[String]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut failed = Vec::new();
-        for name in names {
-            // A channel per queue: a failed delete closes its channel.
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(|e| e.to_string())?;
-            match channel
-                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                .await
-            {
-                Ok(_) => {
-                    let _ = channel.close(200, "OK".into()).await;
-                }
-                Err(e) => failed.push(format!("{name}: {e}")),
-            }
-        }
-        let _ = connection.close(200, "OK".into()).await;
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(failed.join("; "))
-        }
-    })
-}
-
-/// Whether queue `name` exists (a passive declare).
-fn queue_exists(name: &str) -> bool {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ at 127.0.0.1:5672");
-        let channel = connection.create_channel().await.expect("channel");
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        let exists = channel
-            .queue_declare(name.into(), passive, FieldTable::default())
-            .await
-            .is_ok();
-        if exists {
-            let _ = channel.close(200, "OK".into()).await;
-        }
-        let _ = connection.close(200, "OK".into()).await;
-        exists
-    })
+    let url = TransportUrl::parse(URL).map_err(|e| e.to_string())?;
+    runtime
+        .block_on(admin::delete(&url, &Config::defaults(), names, &[]))
+        .map_err(|e| e.to_string())
 }
 
 /// A long-running CLI process (serve, listen) whose stderr and stdout lines
@@ -275,34 +222,6 @@ fn serve_and_listen_exit_0_on_sigterm_and_sigint() {
             "listen after kill {signal}: {status:?}"
         );
     }
-}
-
-#[test]
-fn cleanup_helper_deletes_queues() {
-    let name = unique("cleanup-probe");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ at 127.0.0.1:5672");
-        let channel = connection.create_channel().await.expect("channel");
-        channel
-            .queue_declare(
-                name.as_str().into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare");
-        let _ = channel.close(200, "OK".into()).await;
-        let _ = connection.close(200, "OK".into()).await;
-    });
-    assert!(queue_exists(&name));
-    delete_queues(std::slice::from_ref(&name)).expect("deleted");
-    assert!(!queue_exists(&name));
 }
 
 #[test]
