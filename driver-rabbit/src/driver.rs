@@ -257,6 +257,7 @@ impl Driver for RabbitDriver {
     }
 
     async fn cleanup(&self) {
+        self.replies.delete().await;
         self.publish_link.close().await;
         self.shared.consume_link.close().await;
     }

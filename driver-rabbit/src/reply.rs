@@ -167,6 +167,29 @@ impl Replies {
         (rx, Box::new(guard))
     }
 
+    /// Deletes the reply queue if it was declared: it belongs to this
+    /// transport alone, so nothing should wait for its expiry.
+    pub async fn delete(&self) {
+        let mut consuming = self.consuming.lock().await;
+        if consuming.take().is_none() {
+            return;
+        }
+        let deleted = async {
+            let connection = self.link.connection(Some(0)).await?;
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(|e| error("open a channel", &e))?;
+            channel
+                .queue_delete(self.queue.as_str().into(), Default::default())
+                .await
+                .map_err(|e| error("delete the reply queue", &e))
+        };
+        if let Err(e) = deleted.await {
+            tracing::debug!(queue = self.queue, error = %e, "reply queue not deleted; it expires");
+        }
+    }
+
     /// The queue's name (declared or not), for cleanup and diagnostics.
     pub fn name(&self) -> &str {
         &self.queue
