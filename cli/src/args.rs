@@ -104,6 +104,9 @@ else rabbit://guest:guest@localhost:5672/]"
         value_parser = clap::value_parser!(i64).range(-1..=i64::from(u32::MAX))
     )]
     pub retry: i64,
+    /// Exit 3 when no queue takes the request (call, cast, ping) instead of dropping it; not for --fanout
+    #[arg(long, global = true)]
+    pub at_least_once: bool,
 }
 
 impl GlobalArgs {

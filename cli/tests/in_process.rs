@@ -259,6 +259,25 @@ async fn a_topic_nobody_serves_times_out_with_exit_2() {
 }
 
 #[tokio::test]
+async fn at_least_once_to_nobody_exits_3_at_once() {
+    for command in [&["cast", "echo"][..], &["call", "echo"], &["ping"]] {
+        let base = [
+            "--url",
+            "fake://",
+            "--topic",
+            "cli-nobody-at-least-once",
+            "--at-least-once",
+        ];
+        let run = cli(&with(&base, command)).await;
+        assert_eq!(run.status.code(), 3, "{command:?}: {run:?}");
+        assert!(
+            one_line(&run.stderr).contains("undeliverable"),
+            "{command:?}: {run:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn ping_answers_pong() {
     let served = Running::serve("fake://", "cli-ping", &[]).await;
     let ping = cli(&[

@@ -116,7 +116,9 @@ pub(crate) fn rpc_client(
     api: bool,
 ) -> Result<RpcClient, CliError> {
     let topic = require(global.topic.as_deref(), "--topic", command)?;
-    let mut client = RpcClient::new(transport, Target::topic(topic)).with_retry(global.retry());
+    let mut client = RpcClient::new(transport, Target::topic(topic))
+        .with_retry(global.retry())
+        .with_at_least_once(global.at_least_once);
     if let Some(server) = &global.server {
         client = client.with_server(server.as_str());
     }
