@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create (once) the Python venv the RabbitMQ interoperability tests run the
+# real oslo.messaging in, and print its python's path on stdout.
+#
+#   scripts/interop-venv.sh            # venv in target/interop-venv
+#   OSLO_INTEROP_VENV=/some/dir scripts/interop-venv.sh
+#
+# Idempotent: a stamp file records what was installed, so a rerun with the
+# same pins only prints the path. Safe to run concurrently (flock).
+set -euo pipefail
+
+OSLO_MESSAGING_VERSION="18.3.1"
+PYTHON="${PYTHON:-python3}"
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${OSLO_INTEROP_VENV:-$repo_root/target/interop-venv}"
+stamp="$venv/.interop-stamp"
+want="oslo.messaging==$OSLO_MESSAGING_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "$venv/bin/python"
+    exit 0
+fi
+
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+# Another process may have finished the job while this one waited.
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "$venv/bin/python"
+    exit 0
+fi
+
+echo "interop-venv: creating $venv ($want)" >&2
+rm -rf "$venv"
+"$PYTHON" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "oslo.messaging==$OSLO_MESSAGING_VERSION" >&2
+"$venv/bin/python" -c 'import oslo_messaging, kombu' >&2
+echo "$want" >"$stamp"
+echo "$venv/bin/python"
