@@ -15,8 +15,9 @@ use oslo_messaging_core::{
     Context, NotificationEndpoint, NotificationListener, NotificationResult, Notifier,
     NotifySendExt, Priority, Result, RpcSendExt, Target, Transport,
 };
-// The fake driver is only reached through the URL scheme: keep it linked.
+// The drivers are only reached through the URL scheme: keep them linked.
 use oslo_messaging_driver_fake as _;
+use oslo_messaging_driver_rabbit as _;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
