@@ -9,15 +9,17 @@ use oslo_messaging_core::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
     SendOptions,
 };
+use oslo_messaging_core::health::Health;
 use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
 use oslo_messaging_core::{Result, Target, TransportUrl};
 use serde_json::{Map, Value};
 
 use crate::link::{Endpoints, IoRuntime, Link};
-use crate::listener::{NotifyListener, RpcListener, Subscription};
+use crate::listener::{NotifyListener, RpcListener};
 use crate::options::RabbitOptions;
 use crate::publisher::{Declare, Outgoing, Publisher};
 use crate::reply::Replies;
+use crate::subscription::Subscription;
 use crate::topology::{Declared, Topology};
 use crate::wire::{self, CallInfo};
 
@@ -228,7 +230,7 @@ impl Driver for RabbitDriver {
             t.rpc_queue(exchange, &format!("{topic}.{server}")),
             fanout,
         ];
-        let sub = Subscription::open(&self.shared, &queues, &own).await?;
+        let sub = Subscription::open(&self.shared, queues.to_vec(), own.to_vec()).await?;
         Ok(Box::new(RpcListener {
             sub,
             shared: self.shared.clone(),
@@ -252,8 +254,17 @@ impl Driver for RabbitDriver {
                 &key,
             ));
         }
-        let sub = Subscription::open(&self.shared, &queues, &[]).await?;
+        let sub = Subscription::open(&self.shared, queues, Vec::new()).await?;
         Ok(Box::new(NotifyListener { sub }))
+    }
+
+    fn health(&self) -> Health {
+        Health {
+            connections: vec![
+                self.publish_link.health(),
+                self.shared.consume_link.health(),
+            ],
+        }
     }
 
     async fn cleanup(&self) {

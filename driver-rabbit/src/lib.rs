@@ -35,6 +35,8 @@ mod listener;
 mod options;
 mod publisher;
 mod reply;
+mod socket;
+mod subscription;
 mod topology;
 mod wire;
 

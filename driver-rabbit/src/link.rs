@@ -8,7 +8,6 @@
 //! a connection is opened on, so the application's runtime, however busy or
 //! blocked, cannot stall them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,11 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use lapin::{Connection, ConnectionProperties};
 use oslo_messaging_core::driver::Retry;
+use oslo_messaging_core::health::{ConnectionHealth, ConnectionState};
+use std::time::Instant;
+use tokio::sync::{watch, Notify};
+
+use crate::socket::{self, Killer};
 use oslo_messaging_core::transport_url::TransportHost;
 use oslo_messaging_core::{MessagingError, Result, TransportUrl};
 
@@ -64,7 +68,7 @@ impl Drop for IoRuntime {
 #[derive(Clone)]
 pub(crate) struct Endpoints {
     uris: Vec<AMQPUri>,
-    tls: OwnedTLSConfig,
+    pub(crate) tls: OwnedTLSConfig,
     shuffle: bool,
 }
 
@@ -207,14 +211,37 @@ pub(crate) fn retry_delay(opts: &RabbitOptions, attempt: u32) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// A connection that reopens itself on demand.
-pub(crate) struct Link {
+/// What a link's supervisor publishes about its connection.
+#[derive(Clone)]
+struct State {
+    connection: Option<Arc<Connection>>,
+    generation: u64,
+    failures: u64,
+    phase: ConnectionState,
+    host: Option<String>,
+    reconnects: u64,
+    last_error: Option<String>,
+    blocked: bool,
+}
+
+struct Inner {
     purpose: &'static str,
     endpoints: Endpoints,
     opts: RabbitOptions,
+    state: watch::Sender<State>,
+    closing: watch::Sender<bool>,
+    retry_now: Notify,
+}
+
+/// One AMQP connection, kept open by a supervisor task on the I/O runtime:
+/// it opens the connection on first use, watches it (lapin's events, and a
+/// probe every `heartbeat_timeout_threshold / heartbeat_rate` that declares
+/// the broker dead after `heartbeat_timeout_threshold` without an answer),
+/// and reopens it with oslo.messaging's retry schedule when it is lost.
+pub(crate) struct Link {
+    inner: Arc<Inner>,
     io: tokio::runtime::Handle,
-    current: tokio::sync::Mutex<Option<Arc<Connection>>>,
-    generation: AtomicU64,
+    started: std::sync::Once,
 }
 
 impl Link {
@@ -224,79 +251,156 @@ impl Link {
         opts: RabbitOptions,
         io: tokio::runtime::Handle,
     ) -> Self {
+        let state = State {
+            connection: None,
+            generation: 0,
+            failures: 0,
+            phase: ConnectionState::Idle,
+            host: None,
+            reconnects: 0,
+            last_error: None,
+            blocked: false,
+        };
         Self {
-            purpose,
-            endpoints,
-            opts,
+            inner: Arc::new(Inner {
+                purpose,
+                endpoints,
+                opts,
+                state: watch::channel(state).0,
+                closing: watch::channel(false).0,
+                retry_now: Notify::new(),
+            }),
             io,
-            current: tokio::sync::Mutex::new(None),
-            generation: AtomicU64::new(0),
+            started: std::sync::Once::new(),
         }
     }
 
     /// Counts the connections opened so far; what was declared on an older
     /// generation must be declared again.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.inner.state.borrow().generation
     }
 
-    /// The open connection, opening one when there is none or it was lost.
+    /// The connection's health.
+    pub fn health(&self) -> ConnectionHealth {
+        let s = self.inner.state.borrow();
+        ConnectionHealth {
+            purpose: self.inner.purpose.to_owned(),
+            state: s.phase,
+            host: s.host.clone(),
+            reconnects: s.reconnects,
+            last_error: s.last_error.clone(),
+            blocked: s.blocked,
+        }
+    }
+
+    /// The open connection, waiting while the supervisor (re)connects.
+    ///
+    /// `retry` bounds the wait: `Some(n)` returns an error once `n + 1`
+    /// attempts made since the call have failed (`Some(0)` fails at once
+    /// while the broker is known to be down); `None` waits until connected.
     ///
     /// # Errors
-    /// [`MessagingError::Connection`] once `retry` attempts (`None`: no limit)
-    /// have failed; the text names the host and the broker's or the
-    /// network's reason, never the credentials.
+    /// [`MessagingError::Connection`] naming the host and the cause (never
+    /// the credentials): retries exhausted, a refusal that retrying cannot
+    /// fix (credentials, virtual host, TLS), or a closed transport.
     pub async fn connection(&self, retry: Retry) -> Result<Arc<Connection>> {
-        let mut current = self.current.lock().await;
-        if let Some(c) = current.as_ref().filter(|c| c.status().connected()) {
-            return Ok(c.clone());
-        }
-        if current.take().is_some() {
-            self.pause_before_reconnect().await;
-        }
-        let mut attempt: u32 = 0;
+        self.started.call_once(|| {
+            self.io.spawn(supervise(self.inner.clone()));
+        });
+        let mut rx = self.inner.state.subscribe();
+        let failures_at_start = rx.borrow().failures;
+        let mut asked_again = false;
         loop {
-            let uri = self.endpoints.pick(attempt as usize).clone();
-            let host = format!("{}:{}", uri.authority.host, uri.authority.port);
-            match self.open(uri).await {
-                Ok(c) => {
-                    tracing::debug!(purpose = self.purpose, %host, "connected to AMQP server");
-                    let c = Arc::new(c);
-                    self.generation.fetch_add(1, Ordering::AcqRel);
-                    *current = Some(c.clone());
-                    return Ok(c);
+            {
+                let s = rx.borrow_and_update();
+                if let Some(c) = s.connection.as_ref().filter(|c| c.status().connected()) {
+                    return Ok(c.clone());
                 }
-                Err(e) => {
-                    if retry.is_some_and(|limit| attempt >= limit) {
+                let failed = s.failures - failures_at_start;
+                let cause = || {
+                    format!(
+                        "cannot connect to AMQP server on {}: {}",
+                        s.host.as_deref().unwrap_or("?"),
+                        s.last_error.as_deref().unwrap_or("unknown error")
+                    )
+                };
+                match s.phase {
+                    ConnectionState::Closed => {
                         return Err(MessagingError::Connection(format!(
-                            "cannot connect to AMQP server on {host} after {} attempt(s): {e}",
-                            attempt + 1
-                        )));
+                            "the {} connection is closed",
+                            self.inner.purpose
+                        )))
                     }
-                    let delay = retry_delay(&self.opts, attempt);
-                    tracing::warn!(purpose = self.purpose, %host, error = %e, ?delay, "AMQP server unreachable; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt = attempt.saturating_add(1);
+                    ConnectionState::Failed if failed > 0 => {
+                        return Err(MessagingError::Connection(cause()))
+                    }
+                    ConnectionState::Failed if !asked_again => {
+                        asked_again = true;
+                        self.inner.retry_now.notify_one();
+                    }
+                    ConnectionState::Reconnecting
+                        if retry == Some(0) && s.connection.is_none() && s.last_error.is_some() =>
+                    {
+                        return Err(MessagingError::Connection(cause()))
+                    }
+                    _ => {}
                 }
+                if retry.is_some_and(|limit| failed > u64::from(limit)) {
+                    return Err(MessagingError::Connection(cause()));
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(MessagingError::Connection("the driver is shut down".into()));
             }
         }
     }
 
-    async fn pause_before_reconnect(&self) {
-        let splay = self.opts.kombu_reconnect_splay * fastrand::f64();
-        let delay = Duration::from_secs_f64(self.opts.kombu_reconnect_delay + splay);
-        tracing::info!(
-            purpose = self.purpose,
-            ?delay,
-            "connection lost; reconnecting"
-        );
-        tokio::time::sleep(delay).await;
+    /// Whether the broker refused the connection for a reason retrying
+    /// cannot fix, or the link is closed.
+    pub fn is_refused(&self) -> bool {
+        matches!(
+            self.inner.state.borrow().phase,
+            ConnectionState::Failed | ConnectionState::Closed
+        )
     }
 
-    /// Opens a connection on the I/O runtime, so that its I/O loop and
-    /// heartbeats live there.
-    async fn open(&self, uri: AMQPUri) -> std::result::Result<Connection, lapin::Error> {
-        let props = ConnectionProperties::default().with_connection_name(
+    /// Closes the connection and stops the supervisor.
+    pub async fn close(&self) {
+        self.inner.closing.send_replace(true);
+        let connection = self.inner.state.borrow().connection.clone();
+        if let Some(c) = connection {
+            let closed = tokio::time::timeout(
+                Duration::from_secs(5),
+                c.close(200, "closed by the driver".into()),
+            )
+            .await;
+            if !matches!(closed, Ok(Ok(()))) {
+                tracing::debug!(
+                    purpose = self.inner.purpose,
+                    "the connection did not close cleanly"
+                );
+            }
+        }
+        self.inner.state.send_modify(|s| {
+            s.connection = None;
+            s.phase = ConnectionState::Closed;
+        });
+    }
+}
+
+impl Inner {
+    fn closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
+    async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    fn properties(&self) -> ConnectionProperties {
+        ConnectionProperties::default().with_connection_name(
             format!(
                 "{}:{}:{}",
                 self.opts.processname,
@@ -304,28 +408,194 @@ impl Link {
                 crate::wire::new_id()
             )
             .into(),
-        );
-        let tls = self.endpoints.tls.clone();
-        let task = self.io.spawn(async move {
-            Connection::connect_uri_with_config(uri, props, tls, lapin::runtime::default_runtime()?)
-                .await
-        });
-        match task.await {
-            Ok(r) => r,
-            Err(join) => Err(lapin::Error::from(std::io::Error::other(format!(
-                "connection task failed: {join}"
-            )))),
-        }
+        )
     }
 
-    /// Closes the connection, if open.
-    pub async fn close(&self) {
-        if let Some(c) = self.current.lock().await.take() {
-            if let Err(e) = c.close(200, "closed by the driver".into()).await {
-                tracing::debug!(purpose = self.purpose, error = %e, "closing the connection failed");
+    /// Sleeps `delay`, or less when the link is closed meanwhile.
+    async fn pause(&self, delay: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = self.closed() => {}
+        }
+    }
+}
+
+fn host_of(uri: &AMQPUri) -> String {
+    format!("{}:{}", uri.authority.host, uri.authority.port)
+}
+
+/// The supervisor: connect, watch, reconnect, until the link is closed.
+async fn supervise(inner: Arc<Inner>) {
+    let purpose = inner.purpose;
+    let threshold = Duration::from_secs(inner.opts.heartbeat_timeout_threshold);
+    let mut attempt: u32 = 0;
+    let mut lost_once = false;
+    while !inner.closing() {
+        let uri = inner.endpoints.pick(attempt as usize).clone();
+        let host = host_of(&uri);
+        inner.state.send_modify(|s| {
+            s.host = Some(host.clone());
+            if s.phase != ConnectionState::Reconnecting {
+                s.phase = if lost_once {
+                    ConnectionState::Reconnecting
+                } else {
+                    ConnectionState::Connecting
+                };
+            }
+        });
+        let opened = socket::open(
+            uri,
+            inner.endpoints.tls.clone(),
+            inner.properties(),
+            threshold,
+        )
+        .await;
+        match opened {
+            Ok((connection, killer)) => {
+                attempt = 0;
+                let connection = Arc::new(connection);
+                let events = connection.events_listener();
+                inner.state.send_modify(|s| {
+                    s.connection = Some(connection.clone());
+                    s.generation += 1;
+                    s.phase = ConnectionState::Connected;
+                    s.blocked = false;
+                    if lost_once {
+                        s.reconnects += 1;
+                    }
+                });
+                tracing::info!(purpose, %host, "connected to AMQP server");
+                let Some(reason) = watch_connection(&inner, &connection, events, &killer).await
+                else {
+                    break;
+                };
+                killer.kill();
+                lost_once = true;
+                let delay = reconnect_delay(&inner.opts);
+                tracing::warn!(purpose, %host, %reason, next_attempt_in = ?delay, "AMQP connection lost");
+                inner.state.send_modify(|s| {
+                    s.connection = None;
+                    s.phase = ConnectionState::Reconnecting;
+                    s.last_error = Some(reason);
+                });
+                inner.pause(delay).await;
+            }
+            Err(e) => {
+                let fatal = socket::is_fatal(&e);
+                inner.state.send_modify(|s| {
+                    s.failures += 1;
+                    s.last_error = Some(e.to_string());
+                    if fatal {
+                        s.phase = ConnectionState::Failed;
+                    }
+                });
+                if fatal {
+                    tracing::error!(purpose, %host, error = %e, "AMQP server refused the connection; retrying cannot fix this");
+                    tokio::select! {
+                        () = inner.retry_now.notified() => {}
+                        () = inner.closed() => {}
+                    }
+                    attempt = 0;
+                    continue;
+                }
+                let delay = retry_delay(&inner.opts, attempt) + jitter();
+                tracing::warn!(purpose, %host, error = %e, next_attempt_in = ?delay, "AMQP server unreachable");
+                attempt = attempt.saturating_add(1);
+                inner.pause(delay).await;
             }
         }
     }
+    inner.state.send_modify(|s| {
+        s.connection = None;
+        s.phase = ConnectionState::Closed;
+    });
+}
+
+/// Watches an open connection; returns why it is dead, or `None` when the
+/// link is closed.
+async fn watch_connection(
+    inner: &Inner,
+    connection: &Connection,
+    events: impl futures::Stream<Item = lapin::Event>,
+    killer: &Killer,
+) -> Option<String> {
+    use futures::StreamExt;
+    let opts = &inner.opts;
+    let threshold = Duration::from_secs(opts.heartbeat_timeout_threshold);
+    let every = if threshold.is_zero() {
+        Duration::from_secs(5)
+    } else {
+        threshold / u32::try_from(opts.heartbeat_rate).unwrap_or(3).max(1)
+    };
+    let probe = if threshold.is_zero() {
+        None
+    } else {
+        connection.create_channel().await.ok()
+    };
+    let mut events = std::pin::pin!(events);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_answer = Instant::now();
+    let mut in_flight: Option<futures::future::BoxFuture<'static, lapin::Result<()>>> = None;
+    loop {
+        tokio::select! {
+            () = inner.closed() => return None,
+            event = events.next() => match event {
+                Some(lapin::Event::Error(e)) => return Some(e.to_string()),
+                Some(lapin::Event::ConnectionBlocked(reason)) => {
+                    tracing::warn!(purpose = inner.purpose, %reason, "the broker blocks publishing on this connection");
+                    inner.state.send_modify(|s| s.blocked = true);
+                }
+                Some(lapin::Event::ConnectionUnblocked) => {
+                    tracing::info!(purpose = inner.purpose, "the broker unblocked this connection");
+                    inner.state.send_modify(|s| s.blocked = false);
+                    last_answer = Instant::now();
+                }
+                Some(_) => {}
+                None => return Some("the connection closed".into()),
+            },
+            answered = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                in_flight = None;
+                if answered.is_ok() {
+                    last_answer = Instant::now();
+                }
+            }
+            _ = ticks.tick() => {
+                if !connection.status().connected() {
+                    return Some("the connection closed".into());
+                }
+                let Some(probe) = &probe else { continue };
+                if inner.state.borrow().blocked {
+                    last_answer = Instant::now();
+                    continue;
+                }
+                if last_answer.elapsed() > threshold {
+                    killer.kill();
+                    return Some(format!(
+                        "no answer from the broker for {}s (heartbeat_timeout_threshold)",
+                        threshold.as_secs()
+                    ));
+                }
+                if in_flight.is_none() {
+                    let probe = probe.clone();
+                    in_flight = Some(Box::pin(async move {
+                        probe.basic_qos(0, lapin::options::BasicQosOptions::default()).await
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn reconnect_delay(opts: &RabbitOptions) -> Duration {
+    Duration::from_secs_f64(
+        opts.kombu_reconnect_delay + opts.kombu_reconnect_splay * fastrand::f64(),
+    )
+}
+
+/// Up to a quarter second, so that many clients do not retry in step.
+fn jitter() -> Duration {
+    Duration::from_millis(fastrand::u64(..250))
 }
 
 /// Maps a lapin error into the framework's error: a broker's refusal of

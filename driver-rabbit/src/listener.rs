@@ -1,6 +1,5 @@
-//! Consuming: an RPC server's queues (topic, topic.server, its fanout
-//! queue) or a notification listener's queues, on one channel of the
-//! consuming connection, with `rabbit_qos_prefetch_count`.
+//! RPC and notification listeners over a [`Subscription`]: reading what
+//! arrives, settling it, and for calls sending the reply and keep-alives.
 //!
 //! A message that cannot be read is logged and dropped (acknowledged), and
 //! the listener goes on; a malformed call whose reply queue is known gets a
@@ -11,11 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicNackOptions, BasicQosOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{Acker, Channel};
 use oslo_messaging_core::driver::{IncomingNotification, IncomingRequest, Listener, MessageHandle};
 use oslo_messaging_core::message::ReplyResult;
@@ -24,134 +19,8 @@ use oslo_messaging_core::{MessagingError, RemoteFailure, Result};
 use crate::driver::RabbitShared;
 use crate::link::error;
 use crate::publisher::{Declare, Outgoing, Publisher};
-use crate::topology::{declare_queue, QueueSpec};
+use crate::subscription::Subscription;
 use crate::wire;
-
-/// Deliveries of one channel's consumers.
-pub(crate) struct Subscription {
-    channel: Arc<Channel>,
-    tags: Vec<String>,
-    deliveries: tokio::sync::mpsc::UnboundedReceiver<Delivery>,
-    /// Queues that live only as long as this subscription (fanout).
-    own_queues: Vec<String>,
-    stopped: bool,
-}
-
-impl Subscription {
-    /// Declares `queues` and consumes them; `own` of them are deleted at stop.
-    ///
-    /// # Errors
-    /// Connection failures, or the broker refusing a declaration.
-    pub async fn open(shared: &RabbitShared, queues: &[QueueSpec], own: &[String]) -> Result<Self> {
-        let connection = shared.consume_link.connection(None).await?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(|e| error("open a channel", &e))?;
-        let prefetch = u16::try_from(shared.opts.rabbit_qos_prefetch_count).unwrap_or(u16::MAX);
-        if prefetch > 0 {
-            channel
-                .basic_qos(prefetch, BasicQosOptions::default())
-                .await
-                .map_err(|e| error("set the prefetch count", &e))?;
-        }
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut tags = Vec::new();
-        let mut consumed = std::collections::HashSet::new();
-        for q in queues {
-            declare_queue(&channel, q, &shared.declared)
-                .await
-                .map_err(|e| error(&format!("declare queue {:?}", q.name), &e))?;
-            // A pool's queue is bound once per target but consumed once.
-            if !consumed.insert(q.name.as_str()) {
-                continue;
-            }
-            let mut consumer = channel
-                .basic_consume(
-                    q.name.as_str().into(),
-                    "".into(),
-                    lapin::options::BasicConsumeOptions::default(),
-                    shared.topology.consumer_arguments(),
-                )
-                .await
-                .map_err(|e| error(&format!("consume queue {:?}", q.name), &e))?;
-            tags.push(consumer.tag().to_string());
-            let tx = tx.clone();
-            let queue = q.name.clone();
-            shared.io.spawn(async move {
-                while let Some(delivery) = consumer.next().await {
-                    match delivery {
-                        Ok(d) => {
-                            if let Err(back) = tx.send(d) {
-                                requeue(&back.0.acker).await;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(queue, error = %e, "consumer failed");
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-        Ok(Self {
-            channel: Arc::new(channel),
-            tags,
-            deliveries: rx,
-            own_queues: own.to_vec(),
-            stopped: false,
-        })
-    }
-
-    async fn next(&mut self) -> Option<Delivery> {
-        if self.stopped {
-            return None;
-        }
-        self.deliveries.recv().await
-    }
-
-    /// Cancels the consumers, gives back what was received but not taken,
-    /// and deletes the subscription's own queues. The channel stays open
-    /// until the last message taken is settled.
-    async fn stop(&mut self) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        for tag in &self.tags {
-            if let Err(e) = self
-                .channel
-                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-                .await
-            {
-                tracing::debug!(error = %e, "cancelling a consumer failed");
-            }
-        }
-        self.deliveries.close();
-        while let Some(d) = self.deliveries.recv().await {
-            requeue(&d.acker).await;
-        }
-        for q in &self.own_queues {
-            if let Err(e) = self
-                .channel
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await
-            {
-                tracing::debug!(queue = q, error = %e, "deleting a fanout queue failed");
-            }
-        }
-    }
-}
-
-async fn requeue(acker: &Acker) {
-    let options = BasicNackOptions {
-        requeue: true,
-        ..BasicNackOptions::default()
-    };
-    if let Err(e) = acker.nack(options).await {
-        tracing::debug!(error = %e, "requeue failed; the broker requeues when the channel closes");
-    }
-}
 
 /// Settles one message, and for calls sends the reply and keep-alives.
 struct Handle {
@@ -282,8 +151,7 @@ impl RpcListener {
 impl Listener<IncomingRequest> for RpcListener {
     async fn next(&mut self) -> Option<IncomingRequest> {
         loop {
-            let d = self.sub.next().await?;
-            let channel = self.sub.channel.clone();
+            let (d, channel) = self.sub.next().await?;
             let handle = |replier| Handle {
                 acker: d.acker.clone(),
                 _channel: channel.clone(),
@@ -344,10 +212,10 @@ pub(crate) struct NotifyListener {
 impl Listener<IncomingNotification> for NotifyListener {
     async fn next(&mut self) -> Option<IncomingNotification> {
         loop {
-            let d = self.sub.next().await?;
+            let (d, channel) = self.sub.next().await?;
             let handle = Handle {
                 acker: d.acker.clone(),
-                _channel: self.sub.channel.clone(),
+                _channel: channel,
                 replier: None,
             };
             match wire::unpack(&d.data) {

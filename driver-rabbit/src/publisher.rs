@@ -93,11 +93,23 @@ impl Publisher {
     /// failures are retried up to `retry` times (`None`: without limit).
     ///
     /// # Errors
-    /// See the module docs; [`MessagingError::Connection`] when retries run out.
+    /// See the module docs; [`MessagingError::MessageDeliveryFailure`] when
+    /// retries run out; [`MessagingError::Connection`] when the broker
+    /// refuses the connection (credentials, virtual host, TLS).
     pub async fn publish(&self, msg: &Outgoing<'_>, retry: Retry) -> Result<()> {
         let mut failures: u32 = 0;
         loop {
-            let lease = self.lease(retry).await?;
+            let remaining = retry.map(|limit| limit.saturating_sub(failures));
+            let lease = match self.lease(remaining).await {
+                Ok(lease) => lease,
+                Err(MessagingError::Connection(cause)) if !self.link.is_refused() => {
+                    return Err(MessagingError::MessageDeliveryFailure(format!(
+                        "not sent to exchange {:?} with routing key {:?}: {cause}",
+                        msg.exchange, msg.routing_key
+                    )))
+                }
+                Err(e) => return Err(e),
+            };
             match self.attempt(&lease, msg).await {
                 Ok(()) => {
                     self.give_back(lease);
@@ -106,7 +118,10 @@ impl Publisher {
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Retryable(e)) => {
                     if retry.is_some_and(|limit| failures >= limit) {
-                        return Err(e);
+                        return Err(MessagingError::MessageDeliveryFailure(format!(
+                            "not sent after {} attempt(s): {e}",
+                            failures + 1
+                        )));
                     }
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, exchange = msg.exchange, "publish failed; retrying");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::{Driver, SendOptions};
+use oslo_messaging_core::health::ConnectionState;
 use oslo_messaging_core::rpc::RpcClient;
 use oslo_messaging_core::{MessagingError, Target, Transport, TransportUrl};
 use oslo_messaging_driver_rabbit::{admin, RabbitDriver, RabbitOptions};
@@ -90,15 +91,17 @@ fn kombu_scheme_is_an_alias_and_nothing_shows_the_password() {
 }
 
 #[tokio::test]
-async fn unreachable_broker_is_a_connection_error_without_credentials() {
+async fn unreachable_broker_with_retry_0_is_a_delivery_failure_without_credentials() {
     let t = Transport::from_url("rabbit://guest:s3cret@127.0.0.1:1/").expect("transport");
     let e = RpcClient::new(&t, Target::topic("nowhere"))
         .with_retry(Some(0))
         .cast(&Default::default(), "m", json!({}))
         .await
         .expect_err("nothing listens on port 1");
-    assert!(matches!(e, MessagingError::Connection(_)), "{e}");
-    assert!(e.is_retryable());
+    assert!(
+        matches!(e, MessagingError::MessageDeliveryFailure(_)),
+        "{e}"
+    );
     let text = e.to_string();
     assert!(
         text.contains("127.0.0.1:1") && !text.contains("s3cret"),
@@ -106,17 +109,38 @@ async fn unreachable_broker_is_a_connection_error_without_credentials() {
     );
 }
 
+/// Refusals that retrying cannot fix fail at once even with unlimited
+/// retries (the default), say why, and show in the health snapshot.
 #[tokio::test]
-async fn wrong_password_is_a_connection_error_without_the_password() {
-    let t =
-        Transport::from_url("rabbit://guest:not-the-password@127.0.0.1:5672/").expect("transport");
-    let e = RpcClient::new(&t, Target::topic("nowhere"))
-        .with_retry(Some(0))
-        .cast(&Default::default(), "m", json!({}))
-        .await
-        .expect_err("refused login");
-    assert!(matches!(e, MessagingError::Connection(_)), "{e}");
-    assert!(!e.to_string().contains("not-the-password"), "{e}");
+async fn refused_login_or_vhost_fails_at_once_with_the_cause() {
+    for (url, cause) in [
+        (
+            "rabbit://guest:not-the-password@127.0.0.1:5672/",
+            "ACCESS_REFUSED",
+        ),
+        ("rabbit://guest:guest@127.0.0.1:5672/no-such-vhost", "vhost"),
+    ] {
+        let t = Transport::from_url(url).expect("transport");
+        let e = RpcClient::new(&t, Target::topic("nowhere"))
+            .cast(&Default::default(), "m", json!({}))
+            .await
+            .expect_err("refused");
+        assert!(matches!(e, MessagingError::Connection(_)), "{e}");
+        let text = e.to_string();
+        assert!(text.contains(cause), "{url}: {text}");
+        assert!(!text.contains("not-the-password"), "{text}");
+        let health = t.health();
+        assert!(!health.is_healthy(), "{health:?}");
+        assert!(
+            health
+                .connections
+                .iter()
+                .any(|c| c.state == ConnectionState::Failed
+                    && c.last_error.as_deref().is_some_and(|e| e.contains(cause))),
+            "{health:?}"
+        );
+        t.cleanup().await;
+    }
 }
 
 /// `amqp_durable_queues` reaches the broker: a peer declaring the same

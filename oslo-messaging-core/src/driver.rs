@@ -206,4 +206,9 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Release connections and other resources.
     async fn cleanup(&self);
+
+    /// A snapshot of the driver's connections; none for drivers without.
+    fn health(&self) -> crate::health::Health {
+        crate::health::Health::default()
+    }
 }

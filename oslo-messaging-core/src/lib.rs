@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod driver;
 pub mod error;
 pub mod failure;
+pub mod health;
 pub mod message;
 pub mod notify;
 pub mod registry;

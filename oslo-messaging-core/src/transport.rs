@@ -98,6 +98,12 @@ impl Transport {
         })
     }
 
+    /// A snapshot of the driver's connections (state, host, reconnects,
+    /// last error), for readiness probes and status pages.
+    pub fn health(&self) -> crate::health::Health {
+        self.inner.driver.health()
+    }
+
     /// The driver behind this transport.
     pub fn driver(&self) -> &Arc<dyn Driver> {
         &self.inner.driver
