@@ -258,6 +258,12 @@ impl Driver for RabbitDriver {
         Ok(Box::new(NotifyListener { sub }))
     }
 
+    async fn connect(&self, retry: Retry) -> Result<()> {
+        self.publish_link.connection(retry).await?;
+        self.shared.consume_link.connection(retry).await?;
+        Ok(())
+    }
+
     fn health(&self) -> Health {
         Health {
             connections: vec![

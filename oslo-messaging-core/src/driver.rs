@@ -207,6 +207,16 @@ pub trait Driver: Send + Sync + 'static {
     /// Release connections and other resources.
     async fn cleanup(&self);
 
+    /// Opens the driver's connections now instead of on first use (a
+    /// readiness check at start-up). Drivers without connections do nothing.
+    ///
+    /// # Errors
+    /// The connection failure, with `retry` as for sends.
+    async fn connect(&self, retry: Retry) -> Result<()> {
+        let _ = retry;
+        Ok(())
+    }
+
     /// A snapshot of the driver's connections; none for drivers without.
     fn health(&self) -> crate::health::Health {
         crate::health::Health::default()

@@ -98,6 +98,14 @@ impl Transport {
         })
     }
 
+    /// Opens the driver's connections now instead of on first use.
+    ///
+    /// # Errors
+    /// The connection failure, after `retry` retries (`None`: until it succeeds).
+    pub async fn connect(&self, retry: crate::driver::Retry) -> Result<()> {
+        self.inner.driver.connect(retry).await
+    }
+
     /// A snapshot of the driver's connections (state, host, reconnects,
     /// last error), for readiness probes and status pages.
     pub fn health(&self) -> crate::health::Health {
