@@ -443,13 +443,28 @@ async fn supervise(inner: Arc<Inner>) {
                 };
             }
         });
-        let opened = socket::open(
-            uri,
-            inner.endpoints.tls.clone(),
-            inner.properties(),
-            threshold,
+        // A handshake through a silent network would never end.
+        let limit = if threshold.is_zero() {
+            Duration::from_secs(10)
+        } else {
+            threshold.clamp(Duration::from_secs(2), Duration::from_secs(10))
+        };
+        let opened = tokio::time::timeout(
+            limit,
+            socket::open(
+                uri,
+                inner.endpoints.tls.clone(),
+                inner.properties(),
+                threshold,
+            ),
         )
-        .await;
+        .await
+        .unwrap_or_else(|_| {
+            Err(lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no AMQP handshake within {limit:?}"),
+            )))
+        });
         match opened {
             Ok((connection, killer)) => {
                 attempt = 0;

@@ -1,0 +1,274 @@
+//! Fault scenarios: what the driver does when the network, the broker or
+//! the application misbehaves. Each test waits for events (replies, state
+//! changes), never for time to pass; bounded waits only turn a hang into a
+//! failure. Tests that stop or cut off a broker use their own nodes or a
+//! proxy in front of the main broker; every queue they declare is deleted.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::options::BasicPublishOptions;
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::conformance::{test_endpoint, ProbeHandles};
+use oslo_messaging_core::driver::Driver;
+use oslo_messaging_core::rpc::{RpcClient, RpcServer};
+use oslo_messaging_core::{MessagingError, Target, Transport, TransportUrl};
+use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use serde_json::{json, Value};
+use support::proxy::Proxy;
+
+const MAIN: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "faults{}_{what}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
+}
+
+/// A transport whose driver the test keeps, to delete what it declared.
+struct Side {
+    transport: Transport,
+    driver: Arc<RabbitDriver>,
+}
+
+impl Side {
+    fn new(url: &str) -> Side {
+        let url = TransportUrl::parse(url).expect("url");
+        let config = Config::defaults();
+        let driver = Arc::new(RabbitDriver::new(&url, &config).expect("driver"));
+        let transport = Transport::with_driver(driver.clone(), url, &config).expect("transport");
+        Side { transport, driver }
+    }
+
+    /// Closes the connections and deletes every queue and non-shared
+    /// exchange the driver declared, on the broker of `admin_url`.
+    async fn clean_up(&self, admin_url: &str) {
+        self.driver.cleanup().await;
+        let queues = self.driver.declared_queues();
+        let exchanges: Vec<String> = self
+            .driver
+            .declared_exchanges()
+            .into_iter()
+            .filter(|x| x != "openstack")
+            .collect();
+        admin::delete(
+            &TransportUrl::parse(admin_url).expect("url"),
+            &Config::defaults(),
+            &queues,
+            &exchanges,
+        )
+        .await
+        .expect("delete what the test declared");
+    }
+}
+
+async fn serve(t: &Transport, topic: &str) -> (RpcServer, ProbeHandles) {
+    let (endpoint, probe) = test_endpoint("s1", None, "1.0");
+    let server = RpcServer::builder(t, Target::server(topic, "s1"))
+        .endpoint(endpoint)
+        .build()
+        .expect("server");
+    within("server start", server.start())
+        .await
+        .expect("server starts");
+    (server, probe)
+}
+
+async fn add(client: &RpcClient, a: i64, b: i64) -> Result<Value, MessagingError> {
+    within(
+        "call",
+        client.call(&Default::default(), "add", json!({"a": a, "b": b})),
+    )
+    .await
+}
+
+/// Scenario 2: the network goes silent without closing the socket. The
+/// driver's probe declares the connection dead after
+/// `heartbeat_timeout_threshold` (not TCP, not lapin's two missed
+/// heartbeats), a call in flight fails with a clear error, and when the
+/// network comes back the server and the client resume by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_network_is_detected_and_survived() {
+    let proxy = Proxy::start("127.0.0.1:5672".parse().expect("addr"));
+    let url = format!(
+        "rabbit://guest:guest@127.0.0.1:{}/?heartbeat_timeout_threshold=2",
+        proxy.port()
+    );
+    let server_side = Side::new(&url);
+    let client_side = Side::new(&url);
+    let topic = unique("silent");
+    let (server, probe) = serve(&server_side.transport, &topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(45));
+    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+
+    // A call in flight: the server holds it at the gate.
+    let in_flight = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call(&Default::default(), "wait_gate", json!({}))
+                .await
+        })
+    };
+    within("the call reaching the server", probe.gate.entered()).await;
+    proxy.pause();
+    let silent_since = Instant::now();
+    let e = within("the in-flight call to fail", in_flight)
+        .await
+        .expect("task")
+        .expect_err("the connection went silent");
+    let detected_after = silent_since.elapsed();
+    assert!(matches!(e, MessagingError::Connection(_)), "{e}");
+    let health = client_side.transport.health();
+    let consume = health
+        .connections
+        .iter()
+        .find(|c| c.purpose == "consume")
+        .expect("consume connection");
+    assert!(
+        consume
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer from the broker for 2s")),
+        "declared dead by the driver's probe: {health:?}"
+    );
+    println!("silent peer detected after {detected_after:?} (threshold 2 s, probe every 0.67 s)");
+
+    proxy.resume();
+    probe.gate.open();
+    assert_eq!(
+        add(&client, 20, 22)
+            .await
+            .expect("after the network is back"),
+        json!(42)
+    );
+    for side in [&client_side, &server_side] {
+        let h = side.transport.health();
+        assert!(h.connections.iter().any(|c| c.reconnects >= 1), "{h:?}");
+    }
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    client_side.clean_up(MAIN).await;
+    server_side.clean_up(MAIN).await;
+}
+
+/// Publishes raw bodies straight to `queue` on the main broker.
+async fn publish_raw(queue: &str, bodies: &[Vec<u8>]) {
+    let connection = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("raw connection");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .confirm_select(Default::default())
+        .await
+        .expect("confirms");
+    for body in bodies {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body,
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirmed");
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// `messages` and `messages_unacknowledged` of a queue on the main broker.
+fn queue_depth(queue: &str) -> (u64, u64) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "list_queues",
+            "name",
+            "messages",
+            "messages_unacknowledged",
+        ])
+        .output()
+        .expect("rabbitmqctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&queue))
+                .then(|| (f[1].parse().unwrap_or(99), f[2].parse().unwrap_or(99)))
+        })
+        .unwrap_or_else(|| panic!("queue {queue} not listed: {text}"))
+}
+
+/// Scenario 6: bad messages on a server's queue are logged and dropped
+/// (acknowledged, never requeued), and the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_are_dropped_and_the_server_keeps_serving() {
+    let side = Side::new(MAIN);
+    let topic = unique("bad");
+    let (server, _probe) = serve(&side.transport, &topic).await;
+    let envelope = |inner: Value| {
+        json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+            .to_string()
+            .into_bytes()
+    };
+    let oversized = envelope(json!({"method": "echo", "args": {"value": "x".repeat(8 << 20)}}));
+    let bad: Vec<Vec<u8>> = vec![
+        b"not json at all".to_vec(),
+        b"\xff\xfe binary".to_vec(),
+        br#"{"oslo.version": "3.0", "oslo.message": "{}"}"#.to_vec(),
+        br#"{"oslo.version": "2.0", "oslo.message": "{broken"}"#.to_vec(),
+        envelope(json!({"args": {}})),
+        envelope(json!({"method": 5})),
+        envelope(json!({"method": "add", "args": [1, 2]})),
+        envelope(json!({"method": "add", "args": {"a": 1, "b": 2}, "namespace": "nope"})),
+        oversized,
+    ];
+    publish_raw(&format!("{topic}.s1"), &bad).await;
+    let client = RpcClient::new(&side.transport, Target::server(&topic, "s1"))
+        .with_timeout(Duration::from_secs(30));
+    // Requests are taken in order: once this is answered, every bad one was handled.
+    assert_eq!(add(&client, 2, 3).await.expect("still serving"), json!(5));
+    assert_eq!(
+        queue_depth(&format!("{topic}.s1")),
+        (0, 0),
+        "nothing requeued"
+    );
+    // A malformed call that names its reply queue gets an error, not silence.
+    let e = within(
+        "unknown namespace",
+        client.prepare().with_namespace("nope").call(
+            &Default::default(),
+            "add",
+            json!({"a": 1, "b": 1}),
+        ),
+    )
+    .await
+    .expect_err("no endpoint in that namespace");
+    assert!(
+        e.remote().is_some_and(|f| f.class == "UnsupportedVersion"),
+        "{e}"
+    );
+    assert_eq!(add(&client, 40, 2).await.expect("still serving"), json!(42));
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    side.clean_up(MAIN).await;
+}
