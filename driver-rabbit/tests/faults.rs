@@ -272,3 +272,88 @@ async fn bad_messages_are_dropped_and_the_server_keeps_serving() {
     within("server wait", server.wait()).await.expect("wait");
     side.clean_up(MAIN).await;
 }
+
+/// How the application's runtime is blocked in scenario 1.
+#[derive(Clone, Copy, Debug)]
+enum AppRuntime {
+    CurrentThread,
+    MultiThread,
+}
+
+/// Scenario 1: the application's runtime is blocked for 15 s (7.5 times
+/// the 2 s heartbeat threshold) while a server and a client are connected.
+/// The driver's connections live on its own threads, so nothing is lost:
+/// no reconnection, no error, and the next call succeeds. Runs on the
+/// node `url` names; returns the connections' health after the block.
+fn block_the_application(
+    kind: AppRuntime,
+    url: &str,
+) -> Vec<oslo_messaging_core::health::ConnectionHealth> {
+    let url = format!("{url}?heartbeat_timeout_threshold=2");
+    let runtime = match kind {
+        AppRuntime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        AppRuntime::MultiThread => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    }
+    .enable_all()
+    .build()
+    .expect("application runtime");
+    let topic = unique("blocked");
+    let side = Side::new(&url);
+    let health = runtime.block_on(async {
+        let (server, _probe) = serve(&side.transport, &topic).await;
+        let client = RpcClient::new(&side.transport, Target::topic(&topic))
+            .with_timeout(Duration::from_secs(30));
+        assert_eq!(add(&client, 1, 1).await.expect("before"), json!(2));
+        // The fault: every worker of the application's runtime sleeps in
+        // blocking code (not a wait for anything).
+        match kind {
+            AppRuntime::CurrentThread => std::thread::sleep(Duration::from_secs(15)),
+            AppRuntime::MultiThread => {
+                let workers: Vec<_> = (0..2)
+                    .map(|_| tokio::spawn(async { std::thread::sleep(Duration::from_secs(15)) }))
+                    .collect();
+                for w in workers {
+                    w.await.expect("blocking task");
+                }
+            }
+        }
+        assert_eq!(add(&client, 2, 2).await.expect("after"), json!(4));
+        let health = side.transport.health().connections;
+        within("server stop", server.stop()).await.expect("stop");
+        within("server wait", server.wait()).await.expect("wait");
+        health
+    });
+    runtime.block_on(side.clean_up(&url));
+    health
+}
+
+fn assert_untouched(kind: AppRuntime, health: &[oslo_messaging_core::health::ConnectionHealth]) {
+    assert_eq!(health.len(), 2, "{kind:?}: {health:?}");
+    for c in health {
+        assert_eq!(
+            (c.state, c.reconnects, c.last_error.as_deref()),
+            (
+                oslo_messaging_core::health::ConnectionState::Connected,
+                0,
+                None
+            ),
+            "{kind:?}: {c:?}"
+        );
+    }
+}
+
+#[test]
+fn blocked_current_thread_application_keeps_its_connections() {
+    let health = block_the_application(AppRuntime::CurrentThread, MAIN);
+    assert_untouched(AppRuntime::CurrentThread, &health);
+}
+
+#[test]
+fn blocked_multi_thread_application_keeps_its_connections() {
+    let health = block_the_application(AppRuntime::MultiThread, MAIN);
+    assert_untouched(AppRuntime::MultiThread, &health);
+}
