@@ -107,7 +107,9 @@ pub struct RabbitOptions {
     /// Seconds without traffic after which the connection counts as dead (60); 0 disables heartbeats.
     #[serde(deserialize_with = "lenient::u64")]
     pub heartbeat_timeout_threshold: u64,
-    /// Checks per `heartbeat_timeout_threshold` (3).
+    /// Liveness checks per `heartbeat_timeout_threshold` (3): the driver asks
+    /// the broker for an answer every `threshold / rate` seconds and declares
+    /// the connection dead after `threshold` seconds without one.
     #[serde(deserialize_with = "lenient::u64")]
     pub heartbeat_rate: u64,
     /// Publish replies with the mandatory flag, so a missing reply queue is noticed (true).
@@ -288,12 +290,6 @@ impl RabbitOptions {
         if self.rabbit_stream_fanout {
             return Err(refuse("rabbit_stream_fanout", "not supported yet"));
         }
-        if self.heartbeat_rate != 3 {
-            return Err(refuse(
-                "heartbeat_rate",
-                "only the default 3 is supported until the driver supervises heartbeats itself",
-            ));
-        }
         Ok(())
     }
 
@@ -419,7 +415,7 @@ mod tests {
                 with(|o| o.rabbit_stream_fanout = true),
                 "rabbit_stream_fanout",
             ),
-            (with(|o| o.heartbeat_rate = 2), "heartbeat_rate"),
+            (with(|o| o.heartbeat_rate = 0), "heartbeat_rate"),
             (
                 with(|o| o.ssl_enforce_fips_mode = true),
                 "ssl_enforce_fips_mode",

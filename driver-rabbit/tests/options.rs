@@ -34,7 +34,7 @@ fn url_query_options_are_checked() {
             "rabbit_qos_prefetch_count",
             "",
         ),
-        ("heartbeat_rate=5", "heartbeat_rate", "only the default"),
+        ("heartbeat_rate=0", "heartbeat_rate", "at least 1"),
         (
             "kombu_compression=gzip",
             "kombu_compression",
