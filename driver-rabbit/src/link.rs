@@ -556,7 +556,14 @@ async fn watch_connection(
         tokio::select! {
             () = inner.closed() => return None,
             event = events.next() => match event {
-                Some(lapin::Event::Error(e)) => return Some(e.to_string()),
+                // Channel errors (a refused declaration) come here too; only
+                // an error that took the connection down ends it.
+                Some(lapin::Event::Error(e)) if !connection.status().connected() => {
+                    return Some(e.to_string())
+                }
+                Some(lapin::Event::Error(e)) => {
+                    tracing::debug!(purpose = inner.purpose, error = %e, "channel error");
+                }
                 Some(lapin::Event::ConnectionBlocked(reason)) => {
                     tracing::warn!(purpose = inner.purpose, %reason, "the broker blocks publishing on this connection");
                     inner.state.send_modify(|s| s.blocked = true);
