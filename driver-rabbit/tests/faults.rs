@@ -357,3 +357,127 @@ fn blocked_multi_thread_application_keeps_its_connections() {
     let health = block_the_application(AppRuntime::MultiThread, MAIN);
     assert_untouched(AppRuntime::MultiThread, &health);
 }
+
+/// Closes every connection of this test process on the main broker
+/// (connection names carry the pid); returns how many it closed.
+fn close_my_connections() -> usize {
+    let marker = format!(":{}:", std::process::id());
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut closed = 0;
+    for line in text.lines().filter(|l| l.contains(&marker)) {
+        let Some(pid) = line.split_whitespace().next() else {
+            continue;
+        };
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "close_connection", pid, "churn test"])
+            .status()
+            .expect("rabbitmqctl");
+        if status.success() {
+            closed += 1;
+        }
+    }
+    closed
+}
+
+/// Scenario 7: while thousands of calls run, the broker closes the
+/// client's and the server's connections again and again. Every call
+/// returns its result or a clear error, none outlives its timeout, and
+/// after each round of closures calls are answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_churn_never_hangs_a_call() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    const ROUNDS: usize = 5;
+    const ANSWERED_PER_ROUND: usize = 400;
+    const CONCURRENCY: usize = 16;
+    let timeout = Duration::from_secs(5);
+    let side = Side::new(MAIN);
+    let topic = unique("churn");
+    let (server, _probe) = serve(&side.transport, &topic).await;
+    let client = RpcClient::new(&side.transport, Target::topic(&topic))
+        .with_timeout(timeout)
+        .with_retry(Some(3));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let next = Arc::new(AtomicUsize::new(0));
+    for _ in 0..CONCURRENCY {
+        let (client, tx, next) = (client.clone(), tx.clone(), next.clone());
+        let (answered, stop) = (answered.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(SeqCst) {
+                let i = next.fetch_add(1, SeqCst);
+                let started = Instant::now();
+                let r = client
+                    .call(&Default::default(), "add", json!({"a": i, "b": 1}))
+                    .await;
+                if r.is_ok() {
+                    answered.fetch_add(1, SeqCst);
+                }
+                let _ = tx.send((i, r, started.elapsed()));
+            }
+        });
+    }
+    drop(tx);
+    // The churn: close our connections, then wait until calls are answered
+    // again, five times over.
+    let churn = {
+        let (answered, stop) = (answered.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + PATIENCE;
+            let mut closed = 0;
+            for round in 1..=ROUNDS + 1 {
+                while answered.load(SeqCst) < round * ANSWERED_PER_ROUND {
+                    assert!(
+                        Instant::now() < deadline,
+                        "calls stopped being answered in round {round}"
+                    );
+                    std::thread::yield_now();
+                }
+                if round <= ROUNDS {
+                    closed += close_my_connections();
+                }
+            }
+            stop.store(true, SeqCst);
+            closed
+        })
+    };
+    let (mut ok, mut failed) = (0usize, Vec::new());
+    while let Some((i, r, took)) = within("the calls", rx.recv()).await {
+        assert!(
+            took < timeout + Duration::from_secs(2),
+            "call {i} took {took:?}, past its {timeout:?} timeout"
+        );
+        match r {
+            Ok(v) => {
+                assert_eq!(v, json!(i + 1));
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e,
+                        MessagingError::Connection(_)
+                            | MessagingError::MessageDeliveryFailure(_)
+                            | MessagingError::MessagingTimeout { .. }
+                    ),
+                    "call {i}: unexpected error {e}"
+                );
+                failed.push(e.to_string());
+            }
+        }
+    }
+    let closed = within("the churn", churn).await.expect("churn task");
+    assert!(closed >= ROUNDS, "the broker closed {closed} connections");
+    assert!(ok >= (ROUNDS + 1) * ANSWERED_PER_ROUND);
+    println!(
+        "churn: {closed} connections closed in {ROUNDS} rounds; {ok} calls answered, {} failed with clear errors",
+        failed.len()
+    );
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    side.clean_up(MAIN).await;
+}
