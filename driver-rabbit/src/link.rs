@@ -222,6 +222,7 @@ struct State {
     reconnects: u64,
     last_error: Option<String>,
     blocked: bool,
+    killer: Option<Killer>,
 }
 
 struct Inner {
@@ -260,6 +261,7 @@ impl Link {
             reconnects: 0,
             last_error: None,
             blocked: false,
+            killer: None,
         };
         Self {
             inner: Arc::new(Inner {
@@ -381,6 +383,12 @@ impl Link {
                     "the connection did not close cleanly"
                 );
             }
+            // The watcher ends when the connection does; make sure it does.
+            if c.status().connected() {
+                if let Some(k) = self.inner.state.borrow().killer.as_ref() {
+                    k.kill();
+                }
+            }
         }
         self.inner.state.send_modify(|s| {
             s.connection = None;
@@ -472,6 +480,7 @@ async fn supervise(inner: Arc<Inner>) {
                 let events = connection.events_listener();
                 inner.state.send_modify(|s| {
                     s.connection = Some(connection.clone());
+                    s.killer = Some(killer.clone());
                     s.generation += 1;
                     s.phase = ConnectionState::Connected;
                     s.blocked = false;
@@ -480,10 +489,12 @@ async fn supervise(inner: Arc<Inner>) {
                     }
                 });
                 tracing::info!(purpose, %host, "connected to AMQP server");
-                let Some(reason) = watch_connection(&inner, &connection, events, &killer).await
-                else {
+                // Closing the link closes the connection first, so the
+                // watcher (and its probe channel) ends after it.
+                let reason = watch_connection(&inner, &connection, events, &killer).await;
+                if inner.closing() {
                     break;
-                };
+                }
                 killer.kill();
                 lost_once = true;
                 let delay = reconnect_delay(&inner.opts);
@@ -526,14 +537,13 @@ async fn supervise(inner: Arc<Inner>) {
     });
 }
 
-/// Watches an open connection; returns why it is dead, or `None` when the
-/// link is closed.
+/// Watches an open connection; returns why it ended.
 async fn watch_connection(
     inner: &Inner,
     connection: &Connection,
     events: impl futures::Stream<Item = lapin::Event>,
     killer: &Killer,
-) -> Option<String> {
+) -> String {
     use futures::StreamExt;
     let opts = &inner.opts;
     let threshold = Duration::from_secs(opts.heartbeat_timeout_threshold);
@@ -554,12 +564,11 @@ async fn watch_connection(
     let mut in_flight: Option<futures::future::BoxFuture<'static, lapin::Result<()>>> = None;
     loop {
         tokio::select! {
-            () = inner.closed() => return None,
             event = events.next() => match event {
                 // Channel errors (a refused declaration) come here too; only
                 // an error that took the connection down ends it.
                 Some(lapin::Event::Error(e)) if !connection.status().connected() => {
-                    return Some(e.to_string())
+                    return e.to_string()
                 }
                 Some(lapin::Event::Error(e)) => {
                     tracing::debug!(purpose = inner.purpose, error = %e, "channel error");
@@ -574,7 +583,7 @@ async fn watch_connection(
                     last_answer = Instant::now();
                 }
                 Some(_) => {}
-                None => return Some("the connection closed".into()),
+                None => return "the connection closed".into(),
             },
             answered = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                 in_flight = None;
@@ -584,7 +593,7 @@ async fn watch_connection(
             }
             _ = ticks.tick() => {
                 if !connection.status().connected() {
-                    return Some("the connection closed".into());
+                    return "the connection closed".into();
                 }
                 let Some(probe) = &probe else { continue };
                 if inner.state.borrow().blocked {
@@ -593,10 +602,10 @@ async fn watch_connection(
                 }
                 if last_answer.elapsed() > threshold {
                     killer.kill();
-                    return Some(format!(
+                    return format!(
                         "no answer from the broker for {}s (heartbeat_timeout_threshold)",
                         threshold.as_secs()
-                    ));
+                    );
                 }
                 if in_flight.is_none() {
                     let probe = probe.clone();

@@ -183,7 +183,11 @@ impl Replies {
             channel
                 .queue_delete(self.queue.as_str().into(), Default::default())
                 .await
-                .map_err(|e| error("delete the reply queue", &e))
+                .map_err(|e| error("delete the reply queue", &e))?;
+            channel
+                .close(200, "reply queue deleted".into())
+                .await
+                .map_err(|e| error("close a channel", &e))
         };
         if let Err(e) = deleted.await {
             tracing::debug!(queue = self.queue, error = %e, "reply queue not deleted; it expires");
