@@ -1,11 +1,11 @@
 //! The command line: global options and one subcommand each for call, cast,
-//! ping, notify, listen and serve. Values are checked while parsing, so bad
+//! ping, notify, listen, serve and health. Values are checked while parsing, so bad
 //! input is a one-line usage error (exit status 64), never a panic.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use oslo_messaging_core::version::Version;
 use oslo_messaging_core::{Context, Priority};
 use serde_json::{Map, Value};
@@ -22,16 +22,16 @@ pub const URL_ENV: &str = "OS_TRANSPORT_URL";
 /// The topic `listen` uses without `--topic`.
 pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
 
-/// `oslo-messaging`: call, cast, ping, notify, listen and serve over
+/// `oslo-messaging`: call, cast, ping, notify, listen, serve and health over
 /// oslo.messaging transports.
 #[derive(Debug, Parser)]
 #[command(
     name = "oslo-messaging",
     version,
     disable_version_flag = true,
-    about = "The operator's tool for oslo.messaging: call, cast, ping, notify, listen, serve",
+    about = "The operator's tool for oslo.messaging: call, cast, ping, notify, listen, serve, health",
     long_about = "The operator's tool for oslo.messaging, like grpcurl: call and cast RPC \
-methods, ping a service, send and listen to notifications, or run a demo server.\n\n\
+methods, ping a service, send and listen to notifications, run a demo server, or check connection health.\n\n\
 The transport URL is --url, else the config file's [DEFAULT] transport_url, else \
 $OS_TRANSPORT_URL, else rabbit://guest:guest@localhost:5672/. Passwords are never printed.",
     after_help = EXIT_STATUS_HELP
@@ -94,7 +94,7 @@ else rabbit://guest:guest@localhost:5672/]"
     /// Request context, a JSON object, e.g. '{"user": "admin"}'
     #[arg(long, global = true, value_name = "JSON", value_parser = parse_json_object)]
     pub context: Option<Map<String, Value>>,
-    /// Connection retries when sending (call, cast, ping, notify); -1 retries forever
+    /// Connection retries when sending (call, cast, ping, notify) or connecting (health); -1 retries forever
     #[arg(
         long,
         global = true,
@@ -180,12 +180,48 @@ pub enum Command {
         #[arg(long, value_parser = parse_priority, value_delimiter = ',')]
         priority: Vec<Priority>,
     },
-    /// Run a demo RPC server (echo, add, fail, sleep; ping enabled) until SIGINT/SIGTERM
+    /// Run a demo RPC server (echo, add, fail, sleep, block; ping enabled) until SIGINT/SIGTERM
     #[command(after_help = "Methods: echo(value) -> value; add(a, b) -> a + b; \
-fail(message) raises builtins.ValueError(message); sleep(seconds) -> null.\n\
-Prints \"serving topic=T server=S ...\" on stderr once it is ready.\n\n\
+fail(message) raises builtins.ValueError(message); sleep(seconds) -> null; \
+block(seconds) -> null, blocking its runtime thread on purpose (a driver's heartbeats \
+must survive it).\n\
+Prints \"serving topic=T server=S ... runtime=R\" on stderr once it is ready.\n\n\
 Exit status: 0 after a clean stop; 3 on a runtime failure; 64 on bad input.")]
-    Serve,
+    Serve {
+        /// The tokio runtime the whole command runs on
+        #[arg(long, value_enum, value_name = "FLAVOR", default_value_t = RuntimeFlavor::MultiThread)]
+        runtime: RuntimeFlavor,
+    },
+    /// Connect now and print the connections' health as one JSON line; exit 0 when all are connected
+    #[command(
+        after_help = "Prints {\"connections\": [{\"purpose\", \"state\", \"host\", \
+\"reconnects\", \"last_error\", \"blocked\"}, ...]} on stdout, also when not connected. \
+Drivers without connections (fake://) list none, which counts as connected.\n\n\
+Exit status:\n  0   every connection is connected\n  \
+3   not connected (the error goes to stderr as one line)\n  \
+64  bad input (EX_USAGE): arguments, transport URL, scheme, options, config file"
+    )]
+    Health,
+}
+
+/// The tokio runtime `serve` runs on (`--runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RuntimeFlavor {
+    /// One thread runs everything: a method that blocks it blocks the server.
+    CurrentThread,
+    /// A pool of worker threads (the default).
+    #[default]
+    MultiThread,
+}
+
+impl Cli {
+    /// The runtime this command asks for: `serve --runtime`, else multi-thread.
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        match self.command {
+            Command::Serve { runtime } => runtime,
+            _ => RuntimeFlavor::MultiThread,
+        }
+    }
 }
 
 /// Parses a JSON value.
@@ -316,5 +352,29 @@ mod tests {
         assert_eq!(cli.global.retry(), None);
         let cli = Cli::try_parse_from(["oslo-messaging", "--retry", "3", "ping"]).expect("parses");
         assert_eq!(cli.global.retry(), Some(3));
+    }
+
+    #[test]
+    fn runtime_flavor_is_multi_thread_unless_serve_asks() {
+        let flavor = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("oslo-messaging").chain(args.iter().copied()))
+                .map(|cli| cli.runtime_flavor())
+                .map_err(|e| e.kind())
+        };
+        assert_eq!(flavor(&["serve"]), Ok(RuntimeFlavor::MultiThread));
+        assert_eq!(
+            flavor(&["serve", "--runtime", "current-thread"]),
+            Ok(RuntimeFlavor::CurrentThread)
+        );
+        assert_eq!(
+            flavor(&["serve", "--runtime", "multi-thread"]),
+            Ok(RuntimeFlavor::MultiThread)
+        );
+        assert_eq!(flavor(&["health"]), Ok(RuntimeFlavor::MultiThread));
+        assert_eq!(
+            flavor(&["serve", "--runtime", "single"]),
+            Err(clap::error::ErrorKind::InvalidValue)
+        );
+        assert!(flavor(&["health", "--runtime", "current-thread"]).is_err());
     }
 }

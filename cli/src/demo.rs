@@ -1,4 +1,4 @@
-//! The demo endpoint `serve` runs: `echo`, `add`, `fail` and `sleep`.
+//! The demo endpoint `serve` runs: `echo`, `add`, `fail`, `sleep` and `block`.
 
 use std::time::Duration;
 
@@ -32,8 +32,19 @@ struct SleepArgs {
     seconds: f64,
 }
 
-/// The longest `sleep` accepted, in seconds.
+/// The longest `sleep` (and `block`) accepted, in seconds.
 pub const MAX_SLEEP_SECONDS: f64 = 3600.0;
+
+/// `seconds` as a duration, or a `ValueError` outside `0..=MAX_SLEEP_SECONDS`.
+fn seconds(seconds: f64) -> std::result::Result<Duration, EndpointError> {
+    if !(0.0..=MAX_SLEEP_SECONDS).contains(&seconds) {
+        return Err(EndpointError::new(
+            "ValueError",
+            format!("seconds must be between 0 and {MAX_SLEEP_SECONDS}, got {seconds}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
 
 /// The demo endpoint, with `namespace` and `version` (default: none, `1.0`).
 ///
@@ -41,7 +52,17 @@ pub const MAX_SLEEP_SECONDS: f64 = 3600.0;
 /// * `add(a, b)` returns `a + b` (integers stay integers; overflow raises
 ///   `OverflowError`);
 /// * `fail(message)` raises `builtins.ValueError(message)`;
-/// * `sleep(seconds)` waits (without blocking the runtime), then returns null.
+/// * `sleep(seconds)` waits (without blocking the runtime), then returns null;
+/// * `block(seconds)` blocks the thread that runs it with
+///   `std::thread::sleep`, then returns null.
+///
+/// `block` is registered as an ordinary async method, not as a blocking
+/// one, on purpose: it really stalls the runtime worker it runs on (with
+/// `serve --runtime current-thread`, the whole application runtime). That
+/// is the point of it: it shows that a driver whose heartbeats and
+/// connection supervision run on the driver's own threads (RabbitMQ) keeps
+/// its connections alive while the application's runtime is blocked.
+/// Never do this in a real endpoint.
 ///
 /// # Errors
 /// A malformed `version`.
@@ -65,17 +86,13 @@ pub fn endpoint(namespace: Option<&str>, version: Option<&str>) -> Result<Endpoi
             Err::<(), _>(EndpointError::new("ValueError", args.message))
         })
         .method("sleep", |_, _, args: SleepArgs| async move {
-            if !(0.0..=MAX_SLEEP_SECONDS).contains(&args.seconds) {
-                return Err(EndpointError::new(
-                    "ValueError",
-                    format!(
-                        "seconds must be between 0 and {MAX_SLEEP_SECONDS}, got {}",
-                        args.seconds
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
-            Ok(())
+            tokio::time::sleep(seconds(args.seconds)?).await;
+            Ok::<_, EndpointError>(())
+        })
+        // Blocks the runtime's thread on purpose: see the doc comment above.
+        .method("block", |_, _, args: SleepArgs| async move {
+            std::thread::sleep(seconds(args.seconds)?);
+            Ok::<_, EndpointError>(())
         })
         .build()
 }
@@ -119,9 +136,19 @@ mod tests {
     #[test]
     fn endpoint_has_the_demo_methods() {
         let e = endpoint(Some("demo"), Some("1.2")).expect("valid");
-        for m in ["echo", "add", "fail", "sleep"] {
+        for m in ["echo", "add", "fail", "sleep", "block"] {
             assert!(e.has_method(m), "{m}");
         }
         assert!(endpoint(None, Some("x")).is_err());
+    }
+
+    #[test]
+    fn seconds_are_checked() {
+        assert_eq!(seconds(0.25).ok(), Some(Duration::from_millis(250)));
+        assert!(seconds(MAX_SLEEP_SECONDS).is_ok());
+        for bad in [-1.0, f64::NAN, f64::INFINITY, MAX_SLEEP_SECONDS + 1.0] {
+            let e = seconds(bad).expect_err("rejected");
+            assert_eq!(e.failure().class, "ValueError", "{bad}");
+        }
     }
 }

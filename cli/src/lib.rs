@@ -8,7 +8,9 @@
 //! oslo-messaging --topic compute --server host-1 ping          # a health probe
 //! oslo-messaging notify --publisher-id ops.cli --event-type ops.test --priority info '{"k": 1}'
 //! oslo-messaging listen --count 1 --priority info,error        # one JSON line per notification
-//! oslo-messaging serve --topic demo --server s1                # echo, add, fail, sleep; ping on
+//! oslo-messaging serve --topic demo --server s1                # echo, add, fail, sleep, block; ping on
+//! oslo-messaging serve --topic demo --server s1 --runtime current-thread
+//! oslo-messaging health                                        # connect, print the health as JSON
 //! ```
 //!
 //! The transport URL is `--url`, else `--config-file`'s `[DEFAULT]
@@ -36,6 +38,9 @@
 //! [`run`] parses arguments and runs the command in-process, writing to the
 //! given output and error streams; `serve` and `listen` stop when the
 //! `shutdown` future completes (the binary passes [`shutdown_signal`]).
+//! Commands run on the caller's runtime; the binary runs each on the one
+//! [`build_runtime`] makes (`serve --runtime current-thread`: a
+//! current-thread runtime, otherwise a multi-thread one).
 //!
 //! ```
 //! use oslo_messaging_cli::{run, Status};
@@ -75,7 +80,7 @@ use std::io::Write;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{Cli, Command, GlobalArgs};
+pub use args::{Cli, Command, GlobalArgs, RuntimeFlavor};
 pub use exit::{status_for, CliError, Status};
 
 // Both drivers are reached only through URL schemes: keep them linked.
@@ -168,7 +173,8 @@ pub async fn execute(
             };
             commands::listen::run(global, args, out, err, shutdown).await
         }
-        Command::Serve => commands::serve::run(global, err, shutdown).await,
+        Command::Serve { runtime: _ } => commands::serve::run(global, err, shutdown).await,
+        Command::Health => commands::health::run(global, out).await,
     };
     match result {
         Ok(()) => Status::Ok,
@@ -196,11 +202,26 @@ where
     }
 }
 
-/// Logs to stderr: `info` for `serve`, `warn` otherwise; `RUST_LOG`
-/// overrides. Does nothing when a global subscriber is already set.
+/// The tokio runtime `cli` asks for ([`Cli::runtime_flavor`]), with I/O,
+/// time and signals enabled.
+///
+/// # Errors
+/// The runtime cannot be started (e.g. no threads left).
+pub fn build_runtime(cli: &Cli) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match cli.runtime_flavor() {
+        RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        RuntimeFlavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
+/// Logs to stderr: `info` for `serve`, nothing for `health` (its JSON
+/// carries the errors, and its error is one line), `warn` otherwise;
+/// `RUST_LOG` overrides. Does nothing when a global subscriber is already set.
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
-        Command::Serve => "info",
+        Command::Serve { .. } => "info",
+        Command::Health => "off",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use oslo_messaging_cli::{execute, init_logging, parse, shutdown_signal, Status};
+use oslo_messaging_cli::{build_runtime, execute, init_logging, parse, shutdown_signal, Status};
 
 fn main() -> ExitCode {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
@@ -11,7 +11,9 @@ fn main() -> ExitCode {
         Err(status) => return status.into(),
     };
     init_logging(&cli);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // `serve --runtime current-thread` runs the whole command on a
+    // current-thread runtime; everything else on a multi-thread one.
+    let runtime = match build_runtime(&cli) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("oslo-messaging: error: cannot start the async runtime: {e}");

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::TransportUrl;
@@ -33,9 +33,14 @@ fn unique(name: &str) -> String {
 
 /// Runs the CLI to its end.
 fn cli(args: &[&str]) -> Output {
+    cli_on(URL, args)
+}
+
+/// Runs the CLI to its end on transport `url`.
+fn cli_on(url: &str, args: &[&str]) -> Output {
     let output = bin()
         .arg("--url")
-        .arg(URL)
+        .arg(url)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -356,4 +361,125 @@ fn notify_reaches_listen_count_1() {
     assert_eq!(value["context"]["user"], "alice");
     let status = listen.wait();
     assert_eq!(status.code(), Some(0), "listen exit: {status:?}");
+}
+
+#[test]
+fn health_shows_publish_and_consume_connected() {
+    let health = cli(&["health"]);
+    assert_eq!(health.status.code(), Some(0), "{health:?}");
+    assert_eq!(text(&health.stderr), "", "{health:?}");
+    let stdout = text(&health.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON line");
+    let connections = value["connections"].as_array().expect("a list");
+    let purposes: Vec<&str> = connections
+        .iter()
+        .map(|c| c["purpose"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(purposes, ["publish", "consume"], "{value}");
+    for c in connections {
+        assert_eq!(c["state"], "connected", "{c}");
+        assert_eq!(c["host"], "127.0.0.1:5672", "{c}");
+        assert_eq!(c["last_error"], serde_json::Value::Null, "{c}");
+    }
+}
+
+#[test]
+fn health_with_a_wrong_password_exits_3_at_once() {
+    let started = Instant::now();
+    let health = cli_on("rabbit://guest:wrong-pw@127.0.0.1:5672/", &["health"]);
+    let took = started.elapsed();
+    assert_eq!(health.status.code(), Some(3), "{health:?}");
+    // A refusal is final: no retries, no connection timeout to wait out.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let (stdout, stderr) = (text(&health.stdout), text(&health.stderr));
+    assert!(!stdout.contains("wrong-pw") && !stderr.contains("wrong-pw"));
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON line");
+    let publish = &value["connections"][0];
+    assert_eq!(publish["purpose"], "publish", "{value}");
+    assert_eq!(publish["state"], "failed", "{value}");
+    assert!(stdout.contains("ACCESS_REFUSED"), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("oslo-messaging: ") && stderr.contains("ACCESS_REFUSED"),
+        "{stderr}"
+    );
+}
+
+/// Serves on a current-thread runtime, checks `block` and `add`, stops it.
+/// Returns serve's stderr after its ready line.
+fn serve_current_thread_block(topic: &str, extra: &[&str], block: &str) -> Vec<String> {
+    let server = "s1";
+    let mut args = vec![
+        "serve",
+        "--topic",
+        topic,
+        "--server",
+        server,
+        "--runtime",
+        "current-thread",
+    ];
+    args.extend_from_slice(extra);
+    let mut served = Running::start(&args, "serving ");
+
+    let started = Instant::now();
+    let blocked = cli(&[
+        "--topic",
+        topic,
+        "--timeout",
+        "30",
+        "call",
+        "block",
+        &format!(r#"{{"seconds": {block}}}"#),
+    ]);
+    assert_eq!(blocked.status.code(), Some(0), "{blocked:?}");
+    assert_eq!(text(&blocked.stdout), "null\n");
+    let seconds: f64 = block.parse().expect("a number");
+    assert!(started.elapsed() >= Duration::from_secs_f64(seconds));
+
+    let add = cli(&["--topic", topic, "call", "add", r#"{"a": 2, "b": 40}"#]);
+    assert_eq!(add.status.code(), Some(0), "{add:?}");
+    assert_eq!(text(&add.stdout), "42\n");
+
+    let status = served.terminate();
+    assert_eq!(status.code(), Some(0), "serve exit: {status:?}");
+    served.rest_of_stderr()
+}
+
+#[test]
+fn serve_on_a_current_thread_runtime_answers_block_then_add() {
+    let topic = unique("current-thread");
+    let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
+    let rest = serve_current_thread_block(&topic, &[], "1");
+    assert!(rest.iter().any(|l| l == "stopped"), "{rest:#?}");
+}
+
+/// With a 2 s heartbeat, blocking the application's only runtime thread for
+/// 5 s loses no connection: the driver's heartbeats run on its own threads.
+#[test]
+fn blocking_the_current_thread_runtime_loses_no_connection() {
+    let topic = unique("heartbeat");
+    let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
+    let config = std::env::temp_dir().join(format!("{topic}.conf"));
+    std::fs::write(
+        &config,
+        "[oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 2\n",
+    )
+    .expect("config written");
+    let path = config.to_string_lossy().into_owned();
+    let rest = serve_current_thread_block(&topic, &["--config-file", &path], "5");
+    let _ = std::fs::remove_file(&config);
+    assert!(rest.iter().any(|l| l == "stopped"), "{rest:#?}");
+    // The driver logs each lost, refused or unreachable connection.
+    let lost = [
+        "AMQP connection lost",
+        "AMQP server unreachable",
+        "refused the connection",
+        "no answer from the broker",
+    ];
+    assert!(
+        rest.iter().all(|l| lost.iter().all(|m| !l.contains(m))),
+        "{rest:#?}"
+    );
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use oslo_messaging_cli::{run, Status};
+use oslo_messaging_cli::{build_runtime, parse, run, Status};
 use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcServer};
 use oslo_messaging_core::{Target, Transport};
 use serde_json::{json, Value};
@@ -810,7 +810,9 @@ async fn a_bad_config_file_is_bad_input() {
 
 #[tokio::test]
 async fn every_subcommand_has_help() {
-    for sub in ["call", "cast", "ping", "notify", "listen", "serve"] {
+    for sub in [
+        "call", "cast", "ping", "notify", "listen", "serve", "health",
+    ] {
         let help = cli(&[sub, "--help"]).await;
         assert_eq!(help.status, Status::Ok, "{sub}: {help:?}");
         assert!(
@@ -861,4 +863,132 @@ async fn sleep_waits_and_returns_null() {
     .await;
     assert_eq!(negative.status, Status::Remote, "{negative:?}");
     assert_eq!(served.stop().await, Status::Ok);
+}
+
+#[tokio::test]
+async fn health_of_fake_prints_no_connections_and_exits_0() {
+    let health = cli(&["--url", "fake://", "health"]).await;
+    assert_eq!(health.status, Status::Ok, "{health:?}");
+    let line = one_line(&health.stdout);
+    let value: Value = serde_json::from_str(line).expect("one JSON line");
+    assert_eq!(value, json!({"connections": []}));
+    assert_eq!(health.stderr, "");
+
+    for bad in [
+        &["--url", "nosuch://host/", "health"][..],
+        &["--url", "fake://", "health", "extra"][..],
+        &["--url", "fake://", "--retry", "-2", "health"][..],
+    ] {
+        let outcome = cli(bad).await;
+        assert_eq!(outcome.status, Status::Usage, "{bad:?}: {outcome:?}");
+        assert!(
+            one_line(&outcome.stderr).starts_with("oslo-messaging: "),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.stdout, "", "{bad:?}");
+    }
+}
+
+#[test]
+fn serve_runtime_current_thread_answers_add_and_block() {
+    let topic = "cli-current-thread";
+    let argv = [
+        "oslo-messaging",
+        "--url",
+        "fake://",
+        "serve",
+        "--topic",
+        topic,
+        "--server",
+        "s1",
+        "--runtime",
+        "current-thread",
+    ];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let parsed = parse(argv, &mut out, &mut err).expect("parses");
+    let runtime = build_runtime(&parsed).expect("a runtime");
+    assert_eq!(
+        runtime.handle().runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::CurrentThread
+    );
+    runtime.block_on(async {
+        let served = Running::serve("fake://", topic, &["--runtime", "current-thread"]).await;
+        assert!(
+            served.ready.ends_with(" runtime=current-thread"),
+            "{}",
+            served.ready
+        );
+        let base = ["--url", "fake://", "--topic", topic, "call"];
+        let add = cli(&with(&base, &["add", r#"{"a": 2, "b": 40}"#])).await;
+        assert_eq!(
+            (add.status, add.stdout.as_str()),
+            (Status::Ok, "42\n"),
+            "{add:?}"
+        );
+
+        let started = std::time::Instant::now();
+        let block = cli(&with(&base, &["block", r#"{"seconds": 0.2}"#])).await;
+        assert_eq!(
+            (block.status, block.stdout.as_str()),
+            (Status::Ok, "null\n"),
+            "{block:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(200));
+
+        let negative = cli(&with(&base, &["block", r#"{"seconds": -1}"#])).await;
+        assert_eq!(negative.status, Status::Remote, "{negative:?}");
+        assert!(negative.stderr.contains("ValueError"), "{negative:?}");
+
+        let after = cli(&with(&base, &["add", r#"{"a": 1, "b": 1}"#])).await;
+        assert_eq!(after.stdout, "2\n", "{after:?}");
+        assert_eq!(served.stop().await, Status::Ok);
+    });
+}
+
+#[test]
+fn serve_runs_on_a_multi_thread_runtime_by_default() {
+    let argv = ["oslo-messaging", "serve"];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let parsed = parse(argv, &mut out, &mut err).expect("parses");
+    let runtime = build_runtime(&parsed).expect("a runtime");
+    assert_eq!(
+        runtime.handle().runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::MultiThread
+    );
+    runtime.block_on(async {
+        let served = Running::serve("fake://", "cli-multi-thread", &[]).await;
+        assert!(
+            served.ready.ends_with(" runtime=multi-thread"),
+            "{}",
+            served.ready
+        );
+        assert_eq!(served.stop().await, Status::Ok);
+    });
+}
+
+#[tokio::test]
+async fn a_bad_runtime_is_bad_input() {
+    for value in ["single", "", "Current-Thread"] {
+        let outcome = cli(&[
+            "--url",
+            "fake://",
+            "serve",
+            "--topic",
+            "t",
+            "--server",
+            "s1",
+            "--runtime",
+            value,
+        ])
+        .await;
+        assert_eq!(outcome.status, Status::Usage, "{value:?}: {outcome:?}");
+        assert!(
+            one_line(&outcome.stderr).contains("--runtime"),
+            "{outcome:?}"
+        );
+    }
+    // Only serve takes --runtime.
+    let outcome = cli(&["--url", "fake://", "health", "--runtime", "current-thread"]).await;
+    assert_eq!(outcome.status, Status::Usage, "{outcome:?}");
+    one_line(&outcome.stderr);
 }

@@ -3,6 +3,7 @@
 
 pub mod call;
 pub mod cast;
+pub mod health;
 pub mod listen;
 pub mod notify;
 pub mod ping;

@@ -17,6 +17,10 @@ pub const READY_PREFIX: &str = "serving ";
 /// `--server`, with `rpc_ping_enabled`, until `shutdown` completes; then
 /// stops taking requests and waits for those in flight.
 ///
+/// It runs on the caller's runtime (the binary builds the one `--runtime`
+/// asks for, see [`crate::build_runtime`]); the ready line names it, as
+/// `runtime=current-thread` or `runtime=multi-thread`.
+///
 /// # Errors
 /// Bad input, connection failures.
 pub async fn run(
@@ -35,9 +39,10 @@ pub async fn run(
     server.start().await?;
     writeln!(
         err,
-        "{READY_PREFIX}topic={topic} server={server_name} exchange={} transport={}",
+        "{READY_PREFIX}topic={topic} server={server_name} exchange={} transport={} runtime={}",
         transport.defaults().control_exchange,
-        transport.url()
+        transport.url(),
+        runtime_name()
     )?;
     err.flush()?;
     tracing::info!(topic, server = server_name, "demo server started");
@@ -54,4 +59,13 @@ pub async fn run(
     writeln!(err, "stopped")?;
     err.flush()?;
     Ok(())
+}
+
+/// The flavor of the runtime this runs on, as `--runtime` spells it.
+fn runtime_name() -> &'static str {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "current-thread",
+        tokio::runtime::RuntimeFlavor::MultiThread => "multi-thread",
+        _ => "other",
+    }
 }
