@@ -163,11 +163,11 @@ impl Endpoints {
         &self.uris
     }
 
-    fn pick(&self, attempt: usize) -> &AMQPUri {
+    fn pick(&self, cursor: usize) -> &AMQPUri {
         if self.shuffle {
             &self.uris[fastrand::usize(..self.uris.len())]
         } else {
-            &self.uris[attempt % self.uris.len()]
+            &self.uris[cursor % self.uris.len()]
         }
     }
 }
@@ -437,9 +437,12 @@ async fn supervise(inner: Arc<Inner>) {
     let purpose = inner.purpose;
     let threshold = Duration::from_secs(inner.opts.heartbeat_timeout_threshold);
     let mut attempt: u32 = 0;
+    // Which host is next: it moves on after every failed attempt and every
+    // lost connection, so a dead node is not tried first again.
+    let mut cursor: usize = 0;
     let mut lost_once = false;
     while !inner.closing() {
-        let uri = inner.endpoints.pick(attempt as usize).clone();
+        let uri = inner.endpoints.pick(cursor).clone();
         let host = host_of(&uri);
         inner.state.send_modify(|s| {
             s.host = Some(host.clone());
@@ -497,6 +500,7 @@ async fn supervise(inner: Arc<Inner>) {
                 }
                 killer.kill();
                 lost_once = true;
+                cursor = cursor.wrapping_add(1);
                 let delay = reconnect_delay(&inner.opts);
                 tracing::warn!(purpose, %host, %reason, next_attempt_in = ?delay, "AMQP connection lost");
                 inner.state.send_modify(|s| {
@@ -527,6 +531,7 @@ async fn supervise(inner: Arc<Inner>) {
                 let delay = retry_delay(&inner.opts, attempt) + jitter();
                 tracing::warn!(purpose, %host, error = %e, next_attempt_in = ?delay, "AMQP server unreachable");
                 attempt = attempt.saturating_add(1);
+                cursor = cursor.wrapping_add(1);
                 inner.pause(delay).await;
             }
         }

@@ -481,3 +481,352 @@ async fn connection_churn_never_hangs_a_call() {
     within("server wait", server.wait()).await.expect("wait");
     side.clean_up(MAIN).await;
 }
+
+// --- scenarios on nodes of the test's own ---------------------------------------
+
+use oslo_messaging_core::notify::{
+    NotificationEndpoint, NotificationListener, NotificationResult, Notifier,
+};
+use oslo_messaging_core::Priority;
+use support::node::TestNode;
+
+/// Starts a private node without blocking the test's runtime.
+async fn own_node() -> TestNode {
+    tokio::task::spawn_blocking(TestNode::start)
+        .await
+        .expect("node start")
+}
+
+/// A listener on `topic` that sends the `n` of every payload it handles.
+async fn counting_listener(
+    t: &Transport,
+    topic: &str,
+) -> (
+    NotificationListener,
+    tokio::sync::mpsc::UnboundedReceiver<u64>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let endpoint = NotificationEndpoint::builder(tx)
+        .on_priorities(Priority::ALL, |tx, n| async move {
+            let _ = tx.send(n.payload["n"].as_u64().unwrap_or(u64::MAX));
+            Ok(NotificationResult::Handled)
+        })
+        .build();
+    let listener = NotificationListener::builder(t, vec![Target::topic(topic)])
+        .endpoint(endpoint)
+        .build()
+        .expect("listener");
+    within("listener start", listener.start())
+        .await
+        .expect("listener starts");
+    (listener, rx)
+}
+
+fn notifier(t: &Transport, topic: &str) -> Notifier {
+    Notifier::builder(t)
+        .driver("messagingv2")
+        .topics([topic])
+        .publisher_id("faults")
+        .retry(None)
+        .build()
+        .expect("notifier")
+}
+
+/// Scenario 3: the broker restarts. `retry=0` fails fast while it is down,
+/// a call and notifications sent with `retry=None` complete once it is
+/// back, the server and the listener resume by themselves, and every
+/// confirmed notification (durable queue, persistent messages) arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_is_survived() {
+    let node = own_node().await;
+    let url = format!("{}?amqp_durable_queues=true", node.url());
+    let (server_side, client_side) = (Side::new(&url), Side::new(&url));
+    let topic = unique("restart");
+    let notify_topic = unique("restart_notify");
+    let (server, _probe) = serve(&server_side.transport, &topic).await;
+    let (listener, mut received) = counting_listener(&server_side.transport, &notify_topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(60));
+    let notifier = notifier(&client_side.transport, &notify_topic);
+    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+    const BEFORE: u64 = 20;
+    const DURING: u64 = 10;
+    for n in 0..BEFORE {
+        within(
+            "notify",
+            notifier.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
+        )
+        .await
+        .expect("confirmed");
+    }
+
+    let stopped = {
+        let node = Arc::new(node);
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || n.stop())
+            .await
+            .expect("stop");
+        node
+    };
+    let e = within(
+        "a retry=0 cast while the broker is down",
+        client.clone().with_retry(Some(0)).cast(
+            &Default::default(),
+            "add",
+            json!({"a": 1, "b": 1}),
+        ),
+    )
+    .await
+    .expect_err("the broker is down");
+    assert!(
+        matches!(e, MessagingError::MessageDeliveryFailure(_)),
+        "{e}"
+    );
+    let pending_call = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call(&Default::default(), "add", json!({"a": 20, "b": 22}))
+                .await
+        })
+    };
+    let pending_notifications = {
+        let notifier = notifier.clone();
+        tokio::spawn(async move {
+            for n in BEFORE..BEFORE + DURING {
+                notifier
+                    .notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n}))
+                    .await?;
+            }
+            Ok::<(), MessagingError>(())
+        })
+    };
+    let n = stopped.clone();
+    tokio::task::spawn_blocking(move || n.restart())
+        .await
+        .expect("restart");
+
+    assert_eq!(
+        within("the call made while down", pending_call)
+            .await
+            .expect("task")
+            .expect("answered"),
+        json!(42)
+    );
+    within("notifications made while down", pending_notifications)
+        .await
+        .expect("task")
+        .expect("confirmed");
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < (BEFORE + DURING) as usize {
+        let n = within("every confirmed notification", received.recv())
+            .await
+            .expect("listener open");
+        seen.insert(n);
+    }
+    assert_eq!(seen, (0..BEFORE + DURING).collect());
+    for side in [&server_side, &client_side] {
+        let h = side.transport.health();
+        assert!(h.is_connected(), "{h:?}");
+        assert!(h.connections.iter().all(|c| c.reconnects >= 1), "{h:?}");
+    }
+    within("listener stop", listener.stop())
+        .await
+        .expect("stop");
+    within("listener wait", listener.wait())
+        .await
+        .expect("wait");
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    client_side.driver.cleanup().await;
+    server_side.driver.cleanup().await;
+    // The node and everything on it go with `stopped`.
+}
+
+/// Scenario 5: the broker raises a memory alarm. Publishing waits (a call
+/// ends with its timeout, a cast waits until the alarm clears) and the
+/// health snapshot says the publishing connection is blocked, while
+/// consumers on the other connection keep receiving and acknowledging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_broker_holds_publishers_not_consumers() {
+    let node = Arc::new(own_node().await);
+    let url = node.url();
+    let (consumer_side, producer_side) = (Side::new(&url), Side::new(&url));
+    let topic = unique("alarm");
+    let producer = notifier(&producer_side.transport, &topic);
+    // Queued before the alarm (the notifier declares the queue), consumed during it.
+    const QUEUED: u64 = 50;
+    for n in 0..QUEUED {
+        within(
+            "notify",
+            producer.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
+        )
+        .await
+        .expect("confirmed");
+    }
+    let n = node.clone();
+    tokio::task::spawn_blocking(move || n.set_memory_alarm(true))
+        .await
+        .expect("alarm");
+
+    // A publish now waits: the cast does not complete while the alarm is on.
+    let waiting_cast = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            producer
+                .notify_checked(
+                    &Default::default(),
+                    Priority::Info,
+                    "e",
+                    json!({"n": QUEUED}),
+                )
+                .await
+        })
+    };
+    // Consumers keep working: a fresh listener drains what was queued.
+    let (listener, mut received) = counting_listener(&consumer_side.transport, &topic).await;
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < QUEUED as usize {
+        seen.insert(
+            within("queued notifications", received.recv())
+                .await
+                .expect("open"),
+        );
+    }
+    assert_eq!(seen, (0..QUEUED).collect());
+    assert!(
+        !waiting_cast.is_finished(),
+        "a publish went through a memory alarm"
+    );
+    let client = RpcClient::new(&producer_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(2));
+    let e = within(
+        "a call during the alarm",
+        client.call(&Default::default(), "add", json!({"a": 1, "b": 1})),
+    )
+    .await
+    .expect_err("blocked");
+    assert!(matches!(e, MessagingError::MessagingTimeout { .. }), "{e}");
+    let blocked = producer_side
+        .transport
+        .health()
+        .connections
+        .into_iter()
+        .find(|c| c.purpose == "publish")
+        .expect("publish connection");
+    assert!(blocked.blocked, "{blocked:?}");
+
+    let n = node.clone();
+    tokio::task::spawn_blocking(move || n.set_memory_alarm(false))
+        .await
+        .expect("clear");
+    within("the cast once the alarm clears", waiting_cast)
+        .await
+        .expect("task")
+        .expect("confirmed after the alarm");
+    assert_eq!(within("the last one", received.recv()).await, Some(QUEUED));
+    within("listener stop", listener.stop())
+        .await
+        .expect("stop");
+    within("listener wait", listener.wait())
+        .await
+        .expect("wait");
+    producer_side.driver.cleanup().await;
+    consumer_side.driver.cleanup().await;
+}
+
+/// Scenario 4: a three-node cluster with quorum queues, and a URL naming
+/// all three. The node the client publishes through stops: calls and
+/// notifications go on through another node, and no confirmed
+/// notification is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_failover_loses_no_confirmed_notification() {
+    let nodes: Vec<Arc<TestNode>> = tokio::task::spawn_blocking(TestNode::cluster3)
+        .await
+        .expect("cluster")
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let hosts: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("guest:guest@127.0.0.1:{}", n.amqp_port()))
+        .collect();
+    let url = format!(
+        "rabbit://{}/?rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true",
+        hosts.join(",")
+    );
+    let (server_side, client_side) = (Side::new(&url), Side::new(&url));
+    let topic = unique("failover");
+    let notify_topic = unique("failover_notify");
+    let (server, _probe) = serve(&server_side.transport, &topic).await;
+    let (listener, mut received) = counting_listener(&server_side.transport, &notify_topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(60));
+    let notifier = notifier(&client_side.transport, &notify_topic);
+    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+    const EACH: u64 = 20;
+    for n in 0..EACH {
+        within(
+            "notify",
+            notifier.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
+        )
+        .await
+        .expect("confirmed");
+    }
+    let host = client_side
+        .transport
+        .health()
+        .connections
+        .into_iter()
+        .find(|c| c.purpose == "publish")
+        .and_then(|c| c.host)
+        .expect("the client's node");
+    let victim = nodes
+        .iter()
+        .find(|n| host == format!("127.0.0.1:{}", n.amqp_port()))
+        .expect("one of the three")
+        .clone();
+    tokio::task::spawn_blocking(move || victim.stop())
+        .await
+        .expect("stop a node");
+
+    assert_eq!(
+        add(&client, 20, 22).await.expect("through another node"),
+        json!(42)
+    );
+    for n in EACH..2 * EACH {
+        within(
+            "notify",
+            notifier.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
+        )
+        .await
+        .expect("confirmed through another node");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < (2 * EACH) as usize {
+        seen.insert(
+            within("every confirmed notification", received.recv())
+                .await
+                .expect("open"),
+        );
+    }
+    assert_eq!(seen, (0..2 * EACH).collect());
+    let now_on = client_side.transport.health();
+    assert!(
+        now_on
+            .connections
+            .iter()
+            .all(|c| c.host.as_deref() != Some(host.as_str())),
+        "moved off {host}: {now_on:?}"
+    );
+    within("listener stop", listener.stop())
+        .await
+        .expect("stop");
+    within("listener wait", listener.wait())
+        .await
+        .expect("wait");
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    client_side.driver.cleanup().await;
+    server_side.driver.cleanup().await;
+}
