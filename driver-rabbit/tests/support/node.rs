@@ -19,7 +19,8 @@
 //! SIGKILL of the VM as a last resort) and removes its directory. If the test
 //! process dies without unwinding (SIGKILL, `panic = "abort"`), the node still
 //! goes away: it runs under a small shell that holds a pipe from the test
-//! process and sends SIGTERM to the node when that pipe closes.
+//! process and, when that pipe closes, sends SIGTERM to the node (a clean
+//! shutdown, ~2 s) and removes its directory.
 //!
 //! Requirements: RabbitMQ's scripts in `/usr/lib/rabbitmq/bin` (the Debian
 //! layout; override with `OMT_RABBITMQ_BIN`), an `epmd` listening on
@@ -607,14 +608,25 @@ impl TestNode {
         // ignores SIGINT/SIGHUP so that Ctrl-C reaches the node through this
         // path too, after the test process has gone.
         let server = bin_dir().join("rabbitmq-server");
+        // If the test process is gone by then (it died without unwinding:
+        // the shell has been reparented; `kill -0 $PPID` would not do, the
+        // dead parent may linger as a zombie), the shell also waits for the VM to exit (the server script may
+        // return before it does) and removes the node's directory.
         let script = format!(
             "trap '' INT HUP\n\
-             '{}' &\n\
+             '{server}' &\n\
              srv=$!\n\
              cat >/dev/null\n\
+             vm=$(cat '{pid_file}' 2>/dev/null)\n\
              kill -TERM $srv 2>/dev/null\n\
-             wait $srv\n",
-            server.display()
+             wait $srv\n\
+             if [ \"$(ps -o ppid= -p $$ | tr -d ' ')\" != \"$PPID\" ]; then\n\
+               while [ -n \"$vm\" ] && kill -0 $vm 2>/dev/null; do sleep 0.2; done\n\
+               rm -rf '{dir}'\n\
+             fi\n",
+            server = server.display(),
+            pid_file = self.pid_file().display(),
+            dir = self.dir().display()
         );
         let cmd = self.command("rabbitmq-server");
         let mut shell = Command::new("/bin/sh");
