@@ -27,28 +27,47 @@ async fn standalone_node_stop_restart_alarm_and_connections() {
 
     let t = Instant::now();
     let node = tokio::task::spawn_blocking(TestNode::start).await.unwrap();
-    eprintln!("[nodes] start: {:?} ({} on port {})", t.elapsed(), node.name(), node.amqp_port());
+    eprintln!(
+        "[nodes] start: {:?} ({} on port {})",
+        t.elapsed(),
+        node.name(),
+        node.amqp_port()
+    );
     assert_ne!(node.amqp_port(), 5672);
     assert!(node.url().starts_with("rabbit://guest:guest@127.0.0.1:"));
 
     // AMQP works and the queue shows in the node's listing.
-    let conn = connect(&node.amqp_url()).await.expect("connect to the private node");
+    let conn = connect(&node.amqp_url())
+        .await
+        .expect("connect to the private node");
     let ch = conn.create_channel().await.unwrap();
-    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     ch.queue_declare("omt-node-selftest".into(), durable, FieldTable::default())
         .await
         .unwrap();
     let node = std::sync::Arc::new(node);
     let n = node.clone();
-    let queues = tokio::task::spawn_blocking(move || n.queues()).await.unwrap();
-    assert!(queues.iter().any(|q| q == "omt-node-selftest"), "{queues:?}");
+    let queues = tokio::task::spawn_blocking(move || n.queues())
+        .await
+        .unwrap();
+    assert!(
+        queues.iter().any(|q| q == "omt-node-selftest"),
+        "{queues:?}"
+    );
 
     // Our connection is listed; closing it by its port shows on the client.
     let n = node.clone();
-    let conns = tokio::task::spawn_blocking(move || n.connections()).await.unwrap();
+    let conns = tokio::task::spawn_blocking(move || n.connections())
+        .await
+        .unwrap();
     assert_eq!(conns.len(), 1, "{conns:?}");
     let n = node.clone();
-    let closed = tokio::task::spawn_blocking(move || n.close_all_connections()).await.unwrap();
+    let closed = tokio::task::spawn_blocking(move || n.close_all_connections())
+        .await
+        .unwrap();
     assert_eq!(closed, 1);
     assert!(!conn.status().connected() || ch.basic_qos(1, Default::default()).await.is_err());
 
@@ -58,7 +77,11 @@ async fn standalone_node_stop_restart_alarm_and_connections() {
         let t = Instant::now();
         n.set_memory_alarm(true);
         assert!(n.memory_alarm());
-        assert!(n.alarms().iter().any(|a| a.contains("memory")), "{:?}", n.alarms());
+        assert!(
+            n.alarms().iter().any(|a| a.contains("memory")),
+            "{:?}",
+            n.alarms()
+        );
         n.set_memory_alarm(false);
         assert!(!n.memory_alarm());
         eprintln!("[nodes] memory alarm on+off: {:?}", t.elapsed());
@@ -79,12 +102,21 @@ async fn standalone_node_stop_restart_alarm_and_connections() {
     // Restart: same port, the durable queue is still there.
     let n = node.clone();
     let t = Instant::now();
-    tokio::task::spawn_blocking(move || n.restart()).await.unwrap();
+    tokio::task::spawn_blocking(move || n.restart())
+        .await
+        .unwrap();
     eprintln!("[nodes] restart: {:?}", t.elapsed());
-    let conn = connect(&node.amqp_url()).await.expect("connect after restart");
+    let conn = connect(&node.amqp_url())
+        .await
+        .expect("connect after restart");
     let n = node.clone();
-    let queues = tokio::task::spawn_blocking(move || n.queues()).await.unwrap();
-    assert!(queues.iter().any(|q| q == "omt-node-selftest"), "{queues:?}");
+    let queues = tokio::task::spawn_blocking(move || n.queues())
+        .await
+        .unwrap();
+    assert!(
+        queues.iter().any(|q| q == "omt-node-selftest"),
+        "{queues:?}"
+    );
     let _ = conn.close(200, "bye".into()).await;
 
     assert!(node.log_text().contains("Server startup complete"));

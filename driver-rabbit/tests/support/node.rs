@@ -70,7 +70,9 @@ fn cookie() -> &'static str {
     static COOKIE: OnceLock<String> = OnceLock::new();
     COOKIE.get_or_init(|| {
         let mut rng = fastrand::Rng::new();
-        let tail: String = (0..24).map(|_| rng.alphabetic().to_ascii_uppercase()).collect();
+        let tail: String = (0..24)
+            .map(|_| rng.alphabetic().to_ascii_uppercase())
+            .collect();
         format!("OMT{}{tail}", std::process::id())
     })
 }
@@ -95,7 +97,11 @@ fn free_port() -> u16 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    let (low, high) = if ephemeral_low > 12000 { (10000, ephemeral_low) } else { (0, 0) };
+    let (low, high) = if ephemeral_low > 12000 {
+        (10000, ephemeral_low)
+    } else {
+        (0, 0)
+    };
     let mut reserved = reserved_ports().lock().unwrap_or_else(|e| e.into_inner());
     let well_known = [15672, 25672, 4369, 5672, 5671, 15692, 5552, 1883, 61613];
     for _ in 0..1000 {
@@ -286,7 +292,9 @@ impl TestNode {
     /// stopped last to be running (or to start at about the same time).
     pub fn stop(&self) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mut run) = running.take() else { return };
+        let Some(mut run) = running.take() else {
+            return;
+        };
         let pid_file = self.pid_file();
         let out = self.try_ctl(&["stop", &pid_file.to_string_lossy()]);
         if !out.status.success() || pid_alive(run.vm_pid) {
@@ -317,7 +325,10 @@ impl TestNode {
 
     /// Whether this handle has the node running (started and not stopped).
     pub fn is_running(&self) -> bool {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Raises (`on`) or clears the node's memory alarm by setting
@@ -330,7 +341,9 @@ impl TestNode {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let alarms = self.alarms();
-            let memory = alarms.iter().any(|a| *a == format!("memory on {}", self.name));
+            let memory = alarms
+                .iter()
+                .any(|a| *a == format!("memory on {}", self.name));
             if memory == on {
                 return;
             }
@@ -467,7 +480,12 @@ impl TestNode {
             .unwrap_or_else(|e| panic!("cluster_status output is not JSON ({e}): {out}"));
         v.get("running_nodes")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -504,7 +522,8 @@ impl TestNode {
         // The cookie must be readable by its owner only, or Erlang refuses it.
         let cookie_path = d.join(".erlang.cookie");
         let mut f = fs::File::create(&cookie_path).expect("create .erlang.cookie");
-        f.write_all(cookie().as_bytes()).expect("write .erlang.cookie");
+        f.write_all(cookie().as_bytes())
+            .expect("write .erlang.cookie");
         drop(f);
         fs::set_permissions(&cookie_path, fs::Permissions::from_mode(0o400))
             .expect("chmod .erlang.cookie");
@@ -682,7 +701,12 @@ impl TestNode {
             ));
         }
         if std::env::var_os("OMT_NODE_VERBOSE").is_some() {
-            eprintln!("[node] {} up on {} in {:?}", self.name, self.amqp_port, t0.elapsed());
+            eprintln!(
+                "[node] {} up on {} in {:?}",
+                self.name,
+                self.amqp_port,
+                t0.elapsed()
+            );
         }
         Ok(())
     }
