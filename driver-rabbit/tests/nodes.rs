@@ -71,6 +71,28 @@ async fn standalone_node_stop_restart_alarm_and_connections() {
     assert_eq!(closed, 1);
     assert!(!conn.status().connected() || ch.basic_qos(1, Default::default()).await.is_err());
 
+    // Closing by client-provided connection name closes only that one.
+    let victim = Connection::connect(
+        &node.amqp_url(),
+        ConnectionProperties::default().with_connection_name("omt-victim".into()),
+    )
+    .await
+    .unwrap();
+    let bystander = connect(&node.amqp_url()).await.unwrap();
+    let n = node.clone();
+    let closed = tokio::task::spawn_blocking(move || n.close_connections_matching("omt-victim"))
+        .await
+        .unwrap();
+    assert_eq!(closed, 1);
+    let n = node.clone();
+    let left = tokio::task::spawn_blocking(move || n.connections())
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!left[0].client_properties.contains("omt-victim"));
+    let _ = bystander.close(200, "bye".into()).await;
+    drop(victim);
+
     // Memory alarm on and off.
     let n = node.clone();
     tokio::task::spawn_blocking(move || {
