@@ -1,4 +1,5 @@
-//! Shared pieces of the fault tests.
+//! Shared pieces of the fault tests: private RabbitMQ nodes and a TCP proxy.
 #![allow(dead_code)]
 
+pub mod node;
 pub mod proxy;
