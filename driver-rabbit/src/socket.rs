@@ -55,7 +55,10 @@ pub(crate) async fn open(
             let stream = AsyncTcpStream::Plain(async_compat::Compat::new(stream));
             Ok(match uri.scheme {
                 AMQPScheme::AMQP => stream,
-                AMQPScheme::AMQPS => stream.into_tls(&uri.authority.host, tls.as_ref()).await?,
+                AMQPScheme::AMQPS => stream
+                    .into_tls(&uri.authority.host, tls.as_ref())
+                    .await
+                    .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake failed: {e}")))?,
             })
         },
         properties,

@@ -109,7 +109,7 @@ async fn unreachable_broker_with_retry_0_is_a_delivery_failure_without_credentia
     );
 }
 
-/// Refusals that retrying cannot fix fail at once even with unlimited
+/// Refusals that retrying cannot fix (credentials, virtual host, TLS) fail at once even with unlimited
 /// retries (the default), say why, and show in the health snapshot.
 #[tokio::test]
 async fn refused_login_or_vhost_fails_at_once_with_the_cause() {
@@ -119,6 +119,8 @@ async fn refused_login_or_vhost_fails_at_once_with_the_cause() {
             "ACCESS_REFUSED",
         ),
         ("rabbit://guest:guest@127.0.0.1:5672/no-such-vhost", "vhost"),
+        // TLS to a port that does not speak it: the handshake fails.
+        ("rabbit://guest:guest@127.0.0.1:5672/?ssl=true", "TLS"),
     ] {
         let t = Transport::from_url(url).expect("transport");
         let e = RpcClient::new(&t, Target::topic("nowhere"))
