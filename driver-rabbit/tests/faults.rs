@@ -544,6 +544,88 @@ fn notifier(t: &Transport, topic: &str) -> Notifier {
         .expect("notifier")
 }
 
+/// A server and a notification listener on one transport, a client and a
+/// notifier on another, all on `url`.
+struct Rig {
+    server_side: Side,
+    client_side: Side,
+    server: RpcServer,
+    listener: NotificationListener,
+    received: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    client: RpcClient,
+    notifier: Notifier,
+}
+
+impl Rig {
+    async fn start(url: &str, name: &str) -> Rig {
+        let (server_side, client_side) = (Side::new(url), Side::new(url));
+        let topic = unique(name);
+        let (server, _probe) = serve(&server_side.transport, &topic).await;
+        let notify_topic = format!("{topic}_notify");
+        let (listener, received) = counting_listener(&server_side.transport, &notify_topic).await;
+        let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+            .with_timeout(Duration::from_secs(60));
+        let notifier = notifier(&client_side.transport, &notify_topic);
+        assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+        Rig {
+            server_side,
+            client_side,
+            server,
+            listener,
+            received,
+            client,
+            notifier,
+        }
+    }
+
+    /// Sends notifications numbered `numbers`, each confirmed.
+    async fn notify(&self, numbers: std::ops::Range<u64>) {
+        for n in numbers {
+            within(
+                "notify",
+                self.notifier.notify_checked(
+                    &Default::default(),
+                    Priority::Info,
+                    "e",
+                    json!({"n": n}),
+                ),
+            )
+            .await
+            .expect("confirmed");
+        }
+    }
+
+    /// Waits until the listener has seen every number of `all` (duplicates
+    /// allowed: notifications are at least once).
+    async fn expect_notifications(&mut self, all: std::ops::Range<u64>) {
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < all.clone().count() {
+            let n = within("every confirmed notification", self.received.recv())
+                .await
+                .expect("listener open");
+            seen.insert(n);
+        }
+        assert_eq!(seen, all.collect());
+    }
+
+    async fn stop(self) {
+        within("listener stop", self.listener.stop())
+            .await
+            .expect("stop");
+        within("listener wait", self.listener.wait())
+            .await
+            .expect("wait");
+        within("server stop", self.server.stop())
+            .await
+            .expect("stop");
+        within("server wait", self.server.wait())
+            .await
+            .expect("wait");
+        self.client_side.driver.cleanup().await;
+        self.server_side.driver.cleanup().await;
+    }
+}
+
 /// Scenario 3: the broker restarts. `retry=0` fails fast while it is down,
 /// a call and notifications sent with `retry=None` complete once it is
 /// back, the server and the listener resume by themselves, and every
@@ -552,25 +634,11 @@ fn notifier(t: &Transport, topic: &str) -> Notifier {
 async fn broker_restart_is_survived() {
     let node = own_node().await;
     let url = format!("{}?amqp_durable_queues=true", node.url());
-    let (server_side, client_side) = (Side::new(&url), Side::new(&url));
-    let topic = unique("restart");
-    let notify_topic = unique("restart_notify");
-    let (server, _probe) = serve(&server_side.transport, &topic).await;
-    let (listener, mut received) = counting_listener(&server_side.transport, &notify_topic).await;
-    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
-        .with_timeout(Duration::from_secs(60));
-    let notifier = notifier(&client_side.transport, &notify_topic);
-    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+    let mut rig = Rig::start(&url, "restart").await;
+    let client = rig.client.clone();
     const BEFORE: u64 = 20;
     const DURING: u64 = 10;
-    for n in 0..BEFORE {
-        within(
-            "notify",
-            notifier.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
-        )
-        .await
-        .expect("confirmed");
-    }
+    rig.notify(0..BEFORE).await;
 
     let stopped = {
         let node = Arc::new(node);
@@ -603,7 +671,7 @@ async fn broker_restart_is_survived() {
         })
     };
     let pending_notifications = {
-        let notifier = notifier.clone();
+        let notifier = rig.notifier.clone();
         tokio::spawn(async move {
             for n in BEFORE..BEFORE + DURING {
                 notifier
@@ -633,29 +701,13 @@ async fn broker_restart_is_survived() {
         .await
         .expect("task")
         .expect("confirmed");
-    let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < (BEFORE + DURING) as usize {
-        let n = within("every confirmed notification", received.recv())
-            .await
-            .expect("listener open");
-        seen.insert(n);
-    }
-    assert_eq!(seen, (0..BEFORE + DURING).collect());
-    for side in [&server_side, &client_side] {
+    rig.expect_notifications(0..BEFORE + DURING).await;
+    for side in [&rig.server_side, &rig.client_side] {
         let h = side.transport.health();
         assert!(h.is_connected(), "{h:?}");
         assert!(h.connections.iter().all(|c| c.reconnects >= 1), "{h:?}");
     }
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
-    client_side.driver.cleanup().await;
-    server_side.driver.cleanup().await;
+    rig.stop().await;
     // The node and everything on it go with `stopped`.
 }
 
@@ -771,25 +823,11 @@ async fn cluster_failover_loses_no_confirmed_notification() {
         "rabbit://{}/?rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true",
         hosts.join(",")
     );
-    let (server_side, client_side) = (Side::new(&url), Side::new(&url));
-    let topic = unique("failover");
-    let notify_topic = unique("failover_notify");
-    let (server, _probe) = serve(&server_side.transport, &topic).await;
-    let (listener, mut received) = counting_listener(&server_side.transport, &notify_topic).await;
-    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
-        .with_timeout(Duration::from_secs(60));
-    let notifier = notifier(&client_side.transport, &notify_topic);
-    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+    let mut rig = Rig::start(&url, "failover").await;
     const EACH: u64 = 20;
-    for n in 0..EACH {
-        within(
-            "notify",
-            notifier.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
-        )
-        .await
-        .expect("confirmed");
-    }
-    let host = client_side
+    rig.notify(0..EACH).await;
+    let host = rig
+        .client_side
         .transport
         .health()
         .connections
@@ -807,27 +845,14 @@ async fn cluster_failover_loses_no_confirmed_notification() {
         .expect("stop a node");
 
     assert_eq!(
-        add(&client, 20, 22).await.expect("through another node"),
+        add(&rig.client, 20, 22)
+            .await
+            .expect("through another node"),
         json!(42)
     );
-    for n in EACH..2 * EACH {
-        within(
-            "notify",
-            notifier.notify_checked(&Default::default(), Priority::Info, "e", json!({"n": n})),
-        )
-        .await
-        .expect("confirmed through another node");
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < (2 * EACH) as usize {
-        seen.insert(
-            within("every confirmed notification", received.recv())
-                .await
-                .expect("open"),
-        );
-    }
-    assert_eq!(seen, (0..2 * EACH).collect());
-    let now_on = client_side.transport.health();
+    rig.notify(EACH..2 * EACH).await;
+    rig.expect_notifications(0..2 * EACH).await;
+    let now_on = rig.client_side.transport.health();
     assert!(
         now_on
             .connections
@@ -835,14 +860,5 @@ async fn cluster_failover_loses_no_confirmed_notification() {
             .all(|c| c.host.as_deref() != Some(host.as_str())),
         "moved off {host}: {now_on:?}"
     );
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
-    client_side.driver.cleanup().await;
-    server_side.driver.cleanup().await;
+    rig.stop().await;
 }
