@@ -1,0 +1,266 @@
+//! The floor under `cpu_per_call`: the same request/reply with lapin alone
+//! (no envelope, no dispatch), CPU time per call, ours and the broker's.
+//!
+//! Modes: default (default exchange, no properties, no confirms), `two`
+//! (client and server on separate connections, as the driver does), and
+//! `oslo` (the AMQP features oslo.messaging's wire format needs: a topic
+//! exchange, `expiration`, persistent delivery, and replies mandatory and
+//! confirmed), which shows what the wire format costs the broker.
+//!
+//! Run: `cargo run --release -p oslo-messaging-driver-rabbit --example raw_call_cpu -- 24000 16 [two|oslo]`
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::StreamExt;
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use tokio::sync::oneshot;
+
+fn ticks(pid: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).map_or(20000, |s| s.parse().unwrap());
+    let c: usize = args.get(2).map_or(16, |s| s.parse().unwrap());
+    let two = args.get(3).is_some_and(|s| s == "two");
+    let oslo = args.get(3).is_some_and(|s| s == "oslo");
+    let beam = std::process::Command::new("pgrep")
+        .arg("beam.smp")
+        .output()
+        .unwrap();
+    let beam = String::from_utf8(beam.stdout)
+        .unwrap()
+        .trim()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let uri = "amqp://guest:guest@127.0.0.1:5672/%2f";
+        let conn = Arc::new(
+            Connection::connect(uri, ConnectionProperties::default())
+                .await
+                .unwrap(),
+        );
+        let conn2 = if two {
+            Arc::new(
+                Connection::connect(uri, ConnectionProperties::default())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            conn.clone()
+        };
+        let q = format!("raw_cpu_{}", std::process::id());
+        let rq = format!("raw_cpu_reply_{}", std::process::id());
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_declare(
+            q.as_str().into(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        ch.queue_declare(
+            rq.as_str().into(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let xname = format!("raw_cpu_x_{}", std::process::id());
+        if oslo {
+            ch.exchange_declare(
+                xname.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+            ch.queue_bind(
+                q.as_str().into(),
+                xname.as_str().into(),
+                q.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
+        let xreq = if oslo { xname.clone() } else { String::new() };
+        // server
+        let sch = conn2.create_channel().await.unwrap();
+        let mut sc = sch
+            .basic_consume(
+                q.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let pch = conn.create_channel().await.unwrap();
+        if oslo {
+            pch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+        }
+        tokio::spawn(async move {
+            while let Some(Ok(d)) = sc.next().await {
+                let props = BasicProperties::default()
+                    .with_correlation_id(d.properties.correlation_id().clone().unwrap());
+                let rk = d.properties.reply_to().clone().unwrap();
+                d.ack(BasicAckOptions::default()).await.unwrap();
+                let props = if oslo {
+                    props
+                        .with_delivery_mode(2)
+                        .with_content_type("application/json".into())
+                        .with_content_encoding("utf-8".into())
+                } else {
+                    props
+                };
+                let c = pch
+                    .basic_publish(
+                        "".into(),
+                        rk.as_str().into(),
+                        BasicPublishOptions {
+                            mandatory: oslo,
+                            ..Default::default()
+                        },
+                        &d.data,
+                        props,
+                    )
+                    .await
+                    .unwrap();
+                c.await.unwrap();
+            }
+        });
+        let waiters: Waiters = Arc::default();
+        let rch = conn2.create_channel().await.unwrap();
+        let mut rc = rch
+            .basic_consume(
+                rq.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let w = waiters.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(d)) = rc.next().await {
+                let id = d.properties.correlation_id().clone().unwrap().to_string();
+                if let Some(tx) = w.lock().unwrap().remove(&id) {
+                    let _ = tx.send(d.data);
+                }
+            }
+        });
+        let payload = vec![b'x'; 100];
+        let mut channels = Vec::new();
+        for _ in 0..c {
+            channels.push(conn.create_channel().await.unwrap());
+        }
+        let run = |count: usize| {
+            let tasks: Vec<_> = channels
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, ch)| {
+                    let (waiters, payload, q, rq, xreq) = (
+                        waiters.clone(),
+                        payload.clone(),
+                        q.clone(),
+                        rq.clone(),
+                        xreq.clone(),
+                    );
+                    tokio::spawn(async move {
+                        for k in 0..count / c {
+                            let id = format!("{i}-{k}-{count}");
+                            let (tx, rx) = oneshot::channel();
+                            waiters.lock().unwrap().insert(id.clone(), tx);
+                            let props = BasicProperties::default()
+                                .with_correlation_id(id.into())
+                                .with_reply_to(rq.as_str().into());
+                            let props = if oslo {
+                                props
+                                    .with_delivery_mode(2)
+                                    .with_expiration("60000".into())
+                                    .with_content_type("application/json".into())
+                                    .with_content_encoding("utf-8".into())
+                            } else {
+                                props
+                            };
+                            ch.basic_publish(
+                                xreq.as_str().into(),
+                                q.as_str().into(),
+                                BasicPublishOptions::default(),
+                                &payload,
+                                props,
+                            )
+                            .await
+                            .unwrap();
+                            assert_eq!(rx.await.unwrap().len(), 100);
+                        }
+                    })
+                })
+                .collect::<Vec<_>>();
+            async move {
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }
+        };
+        run(n / 10).await;
+        let me = std::process::id().to_string();
+        let (a0, b0, t0) = (ticks(&me), ticks(&beam), Instant::now());
+        run(n).await;
+        let (a1, b1, el) = (ticks(&me), ticks(&beam), t0.elapsed());
+        let done = (n / c) * c;
+        println!(
+            "raw x{c}{}: {:.0}/s  ours {:.1} us/msg  broker {:.1} us/msg",
+            if two {
+                " two conns"
+            } else if oslo {
+                " oslo-amqp"
+            } else {
+                ""
+            },
+            done as f64 / el.as_secs_f64(),
+            (a1 - a0) as f64 * 10_000.0 / done as f64,
+            (b1 - b0) as f64 * 10_000.0 / done as f64
+        );
+        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+        ch.queue_delete(rq.as_str().into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    });
+}
