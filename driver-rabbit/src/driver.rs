@@ -187,6 +187,8 @@ impl Driver for RabbitDriver {
             body: &body,
             properties: wire::properties(expiration),
             mandatory,
+            // The reply proves a call's delivery; casts are confirmed.
+            confirm: pending.is_none() || mandatory,
         };
         self.publisher.publish(&msg, retry).await?;
         Ok(pending)
@@ -213,6 +215,7 @@ impl Driver for RabbitDriver {
             body: &body,
             properties: wire::properties(None),
             mandatory: false,
+            confirm: true,
         };
         self.publisher.publish(&msg, retry).await
     }

@@ -46,6 +46,7 @@ impl Replier {
             body: &body,
             properties: wire::properties(None),
             mandatory: self.shared.opts.direct_mandatory_flag,
+            confirm: true,
         };
         let deadline = Instant::now() + missing_queue_patience;
         loop {

@@ -7,6 +7,11 @@
 //! queue took is a [`MessagingError::MessageUndeliverable`]. Exchanges (and
 //! the default queue of a notification) are declared once per connection.
 //!
+//! A call's request is the exception: it goes out on a channel without
+//! confirms, since the reply proves delivery and the call's timeout covers
+//! a loss (one broker round trip less per call), unless the call asks for
+//! `at_least_once`.
+//!
 //! The pool keeps at most `rpc_conn_pool_size` channels; idle channels
 //! above `conn_pool_min_size` are closed after `conn_pool_ttl` seconds.
 
@@ -42,6 +47,8 @@ pub(crate) struct Outgoing<'a> {
     pub body: &'a [u8],
     pub properties: BasicProperties,
     pub mandatory: bool,
+    /// Wait for the broker's confirm (otherwise use a channel without confirms).
+    pub confirm: bool,
 }
 
 struct Idle {
@@ -53,7 +60,8 @@ struct Idle {
 /// The pool of confirm-mode channels.
 pub(crate) struct Publisher {
     link: Arc<Link>,
-    idle: Mutex<Vec<Idle>>,
+    /// Idle channels without confirms (`[0]`) and with (`[1]`).
+    idle: [Mutex<Vec<Idle>>; 2],
     permits: Arc<Semaphore>,
     min_idle: usize,
     ttl: Duration,
@@ -65,6 +73,7 @@ pub(crate) struct Publisher {
 struct Lease {
     channel: Channel,
     generation: u64,
+    confirm: bool,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -80,7 +89,7 @@ impl Publisher {
     pub fn new(link: Arc<Link>, names: Arc<Declared>, opts: &RabbitOptions) -> Self {
         Self {
             link,
-            idle: Mutex::new(Vec::new()),
+            idle: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
             permits: Arc::new(Semaphore::new(opts.rpc_conn_pool_size)),
             min_idle: opts.conn_pool_min_size,
             ttl: Duration::from_secs(opts.conn_pool_ttl),
@@ -100,7 +109,7 @@ impl Publisher {
         let mut failures: u32 = 0;
         loop {
             let remaining = retry.map(|limit| limit.saturating_sub(failures));
-            let lease = match self.lease(remaining).await {
+            let lease = match self.lease(remaining, msg.confirm).await {
                 Ok(lease) => lease,
                 Err(MessagingError::Connection(cause)) if !self.link.is_refused() => {
                     return Err(MessagingError::MessageDeliveryFailure(format!(
@@ -204,7 +213,7 @@ impl Publisher {
         declared.1.contains(key)
     }
 
-    async fn lease(&self, retry: Retry) -> Result<Lease> {
+    async fn lease(&self, retry: Retry, confirm: bool) -> Result<Lease> {
         let permit = self
             .permits
             .clone()
@@ -213,12 +222,13 @@ impl Publisher {
             .map_err(|_| MessagingError::Connection("the driver is shut down".into()))?;
         let generation = self.link.generation();
         loop {
-            let idle = lock(&self.idle).pop();
+            let idle = lock(&self.idle[usize::from(confirm)]).pop();
             match idle {
                 Some(i) if i.generation == generation && i.channel.status().connected() => {
                     return Ok(Lease {
                         channel: i.channel,
                         generation,
+                        confirm,
                         _permit: permit,
                     })
                 }
@@ -232,20 +242,23 @@ impl Publisher {
             .create_channel()
             .await
             .map_err(|e| error("open a channel", &e))?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| error("enable publisher confirms", &e))?;
+        if confirm {
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| error("enable publisher confirms", &e))?;
+        }
         Ok(Lease {
             channel,
             generation,
+            confirm,
             _permit: permit,
         })
     }
 
     fn give_back(&self, lease: Lease) {
         let now = Instant::now();
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(&self.idle[usize::from(lease.confirm)]);
         idle.push(Idle {
             channel: lease.channel,
             generation: lease.generation,
