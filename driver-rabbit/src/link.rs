@@ -34,7 +34,7 @@ pub(crate) struct IoRuntime {
 impl IoRuntime {
     pub fn new() -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("oslo-rabbit-io")
             .enable_all()
             .build()
