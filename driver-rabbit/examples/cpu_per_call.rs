@@ -113,8 +113,14 @@ fn main() {
     run(n);
     let (a1, b1, el) = (ticks(&me), ticks(&beam), t0.elapsed());
     let done = (n / c) * c;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or("VmRSS: ?")
+        .to_owned();
     println!(
-        "{} x{c}: {:.0}/s  ours {:.1} us/msg  broker {:.1} us/msg",
+        "{} x{c}: {:.0}/s  ours {:.1} us/msg  broker {:.1} us/msg  {rss}",
         if cast { "cast" } else { "call" },
         done as f64 / el.as_secs_f64(),
         (a1 - a0) as f64 * 10_000.0 / done as f64,

@@ -64,6 +64,12 @@ impl Drop for IoRuntime {
     }
 }
 
+/// The largest AMQP frame we ask for. lapin keeps a send and a receive
+/// buffer of 32 frames per connection, filled with zeros: at RabbitMQ's
+/// default of 128 KiB that is 16 MiB resident for our two connections;
+/// at 32 KiB it is 4 MiB. Bigger messages are split into more frames.
+const FRAME_MAX: u32 = 32 * 1024;
+
 /// Where and how to connect: one URI per host, in failover order.
 #[derive(Clone)]
 pub(crate) struct Endpoints {
@@ -101,6 +107,7 @@ impl Endpoints {
             heartbeat: Some(u16::try_from(opts.heartbeat_timeout_threshold).unwrap_or(u16::MAX)),
             connection_timeout: Some(10_000),
             auth_mechanism: Some(opts.sasl_mechanism()?),
+            frame_max: Some(FRAME_MAX),
             ..AMQPQueryString::default()
         };
         let no_hosts = [TransportHost {
@@ -661,6 +668,7 @@ mod tests {
         assert_eq!(u.authority.userinfo.username, "guest");
         assert_eq!(u.vhost, "/");
         assert_eq!(u.query.heartbeat, Some(60));
+        assert_eq!(u.query.frame_max, Some(FRAME_MAX));
 
         let url = TransportUrl::parse("rabbit://nova:s3cret@r1:5673,r2/nova").expect("url");
         let e = Endpoints::new(&url, &opts).expect("endpoints");
