@@ -114,11 +114,13 @@ fn main() {
     let (a1, b1, el) = (ticks(&me), ticks(&beam), t0.elapsed());
     let done = (n / c) * c;
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .unwrap_or("VmRSS: ?")
-        .to_owned();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map_or("?".to_owned(), |l| l[name.len() + 1..].trim().to_owned())
+    };
+    let rss = format!("RSS {} (peak {})", field("VmRSS"), field("VmHWM"));
     println!(
         "{} x{c}: {:.0}/s  ours {:.1} us/msg  broker {:.1} us/msg  {rss}",
         if cast { "cast" } else { "call" },
