@@ -10,6 +10,8 @@ use lapin::types::ShortString;
 use lapin::BasicProperties;
 use oslo_messaging_core::message::{Context, NotificationFormat, ReplyResult, RpcMessage};
 use oslo_messaging_core::{MessagingError, RemoteFailure, Result};
+use serde::ser::SerializeMap;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 const VERSION_KEY: &str = "oslo.version";
@@ -52,50 +54,92 @@ pub(crate) fn request_body(
     message: &RpcMessage,
     call: Option<&CallInfo<'_>>,
 ) -> Vec<u8> {
-    let mut msg = Map::new();
-    msg.insert("method".into(), Value::from(message.method.as_str()));
-    msg.insert("args".into(), Value::Object(message.args.clone()));
-    if let Some(ns) = &message.namespace {
-        msg.insert("namespace".into(), Value::from(ns.as_str()));
+    let request = Request {
+        method: &message.method,
+        args: &message.args,
+        namespace: message.namespace.as_deref(),
+        version: message.version.as_deref(),
+        msg_id: call.map(|c| c.msg_id),
+        reply_q: call.map(|c| c.reply_q),
+        timeout: call.map(|c| c.call_monitor_timeout.map_or(Value::Null, seconds)),
+        unique_id: new_id(),
+        context: Prefixed(context),
+    };
+    envelope(&request)
+}
+
+/// A request's object, serialized from borrowed parts (one pass, no copy
+/// of the arguments or the context).
+#[derive(Serialize)]
+struct Request<'a> {
+    method: &'a str,
+    args: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(rename = "_msg_id", skip_serializing_if = "Option::is_none")]
+    msg_id: Option<&'a str>,
+    #[serde(rename = "_reply_q", skip_serializing_if = "Option::is_none")]
+    reply_q: Option<&'a str>,
+    /// `null` in a call without a call-monitor timeout; absent in a cast.
+    #[serde(rename = "_timeout", skip_serializing_if = "Option::is_none")]
+    timeout: Option<Value>,
+    #[serde(rename = "_unique_id")]
+    unique_id: String,
+    #[serde(flatten)]
+    context: Prefixed<'a>,
+}
+
+/// A context as `_context_*` keys.
+struct Prefixed<'a>(&'a Context);
+
+impl Serialize for Prefixed<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{k}"), v)?;
+        }
+        map.end()
     }
-    if let Some(v) = &message.version {
-        msg.insert("version".into(), Value::from(v.as_str()));
-    }
-    if let Some(call) = call {
-        msg.insert(MSG_ID.into(), Value::from(call.msg_id));
-        msg.insert(REPLY_Q.into(), Value::from(call.reply_q));
-        msg.insert(
-            TIMEOUT.into(),
-            call.call_monitor_timeout.map_or(Value::Null, seconds),
-        );
-    }
-    msg.insert(UNIQUE_ID.into(), Value::from(new_id()));
-    pack_context(&mut msg, context);
-    envelope(&msg)
 }
 
 /// The body of the final reply to call `msg_id`.
 pub(crate) fn reply_body(msg_id: &str, reply: &ReplyResult) -> Vec<u8> {
-    let (result, failure) = match reply {
-        Ok(v) => (v.clone(), Value::Null),
-        Err(f) => (Value::Null, Value::from(f.to_json_string())),
-    };
-    reply_message(msg_id, result, failure, true)
+    match reply {
+        Ok(v) => reply_message(msg_id, v, None, true),
+        Err(f) => reply_message(msg_id, &Value::Null, Some(&f.to_json_string()), true),
+    }
 }
 
 /// A call-monitor keep-alive for call `msg_id`.
 pub(crate) fn keepalive_body(msg_id: &str) -> Vec<u8> {
-    reply_message(msg_id, Value::Null, Value::Null, false)
+    reply_message(msg_id, &Value::Null, None, false)
 }
 
-fn reply_message(msg_id: &str, result: Value, failure: Value, ending: bool) -> Vec<u8> {
-    let mut msg = Map::new();
-    msg.insert("result".into(), result);
-    msg.insert("failure".into(), failure);
-    msg.insert("ending".into(), Value::Bool(ending));
-    msg.insert(MSG_ID.into(), Value::from(msg_id));
-    msg.insert(UNIQUE_ID.into(), Value::from(new_id()));
-    envelope(&msg)
+fn reply_message(msg_id: &str, result: &Value, failure: Option<&str>, ending: bool) -> Vec<u8> {
+    /// A reply's object, serialized from borrowed parts.
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        result: &'a Value,
+        /// `null`, or the failure's JSON text.
+        failure: Option<&'a str>,
+        ending: bool,
+        #[serde(rename = "_msg_id")]
+        msg_id: &'a str,
+        #[serde(rename = "_unique_id")]
+        unique_id: String,
+    }
+    envelope(&Reply {
+        result,
+        failure,
+        ending,
+        msg_id,
+        unique_id: new_id(),
+    })
 }
 
 /// The body of a notification: the object core built, plus `_unique_id`
@@ -109,7 +153,7 @@ pub(crate) fn notification_body(
     pack_context(&mut message, context);
     match format {
         NotificationFormat::V2 => envelope(&message),
-        NotificationFormat::V1 => Value::Object(message).to_string().into_bytes(),
+        NotificationFormat::V1 => to_json_bytes(&message),
     }
 }
 
@@ -127,14 +171,30 @@ fn pack_context(msg: &mut Map<String, Value>, context: &Context) {
     }
 }
 
-fn envelope(inner: &Map<String, Value>) -> Vec<u8> {
-    let mut outer = Map::new();
-    outer.insert(VERSION_KEY.into(), Value::from(ENVELOPE_VERSION));
-    outer.insert(
-        MESSAGE_KEY.into(),
-        Value::from(Value::Object(inner.clone()).to_string()),
-    );
-    Value::Object(outer).to_string().into_bytes()
+/// The 2.0 envelope around `inner`: its JSON text as a string.
+fn envelope(inner: &impl Serialize) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "oslo.message")]
+        message: &'a str,
+        #[serde(rename = "oslo.version")]
+        version: &'static str,
+    }
+    let message = to_json(inner);
+    to_json_bytes(&Envelope {
+        message: &message,
+        version: ENVELOPE_VERSION,
+    })
+}
+
+/// JSON text of a value made of strings, numbers and JSON values, which
+/// cannot fail to serialize.
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn to_json_bytes(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 fn malformed(what: impl std::fmt::Display) -> MessagingError {
