@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo run --release -p oslo-messaging-driver-rabbit --example cpu_per_call -- 24000 16 [cast]`
 use std::sync::Arc;
-use std::time::Instant;
 
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::Driver;
@@ -23,29 +22,12 @@ struct Payload {
     payload: Value,
 }
 
-fn ticks(pid: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
+#[path = "support/cpu.rs"]
+mod cpu;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.get(1).map_or(20000, |s| s.parse().unwrap());
-    let c: usize = args.get(2).map_or(16, |s| s.parse().unwrap());
-    let cast = args.get(3).is_some_and(|s| s == "cast");
-    let beam = std::process::Command::new("pgrep")
-        .arg("beam.smp")
-        .output()
-        .unwrap();
-    let beam = String::from_utf8(beam.stdout)
-        .unwrap()
-        .trim()
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let args = cpu::Args::parse();
+    let (n, c, cast) = (args.messages, args.concurrency, args.mode == "cast");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -108,26 +90,10 @@ fn main() {
         })
     };
     run(n / 10);
-    let me = std::process::id().to_string();
-    let (a0, b0, t0) = (ticks(&me), ticks(&beam), Instant::now());
+    let meter = cpu::Meter::start();
     run(n);
-    let (a1, b1, el) = (ticks(&me), ticks(&beam), t0.elapsed());
-    let done = (n / c) * c;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .map_or("?".to_owned(), |l| l[name.len() + 1..].trim().to_owned())
-    };
-    let rss = format!("RSS {} (peak {})", field("VmRSS"), field("VmHWM"));
-    println!(
-        "{} x{c}: {:.0}/s  ours {:.1} us/msg  broker {:.1} us/msg  {rss}",
-        if cast { "cast" } else { "call" },
-        done as f64 / el.as_secs_f64(),
-        (a1 - a0) as f64 * 10_000.0 / done as f64,
-        (b1 - b0) as f64 * 10_000.0 / done as f64
-    );
+    let label = format!("{} x{c}", if cast { "cast" } else { "call" });
+    meter.report(&label, args.per_sender(n) * c);
     rt.block_on(async {
         server.stop().await.unwrap();
         server.wait().await.unwrap();

@@ -10,7 +10,6 @@
 //! Run: `cargo run --release -p oslo-messaging-driver-rabbit --example raw_call_cpu -- 24000 16 [two|oslo]`
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use futures::StreamExt;
 use lapin::options::*;
@@ -18,32 +17,15 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use tokio::sync::oneshot;
 
-fn ticks(pid: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
+#[path = "support/cpu.rs"]
+mod cpu;
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.get(1).map_or(20000, |s| s.parse().unwrap());
-    let c: usize = args.get(2).map_or(16, |s| s.parse().unwrap());
-    let two = args.get(3).is_some_and(|s| s == "two");
-    let oslo = args.get(3).is_some_and(|s| s == "oslo");
-    let beam = std::process::Command::new("pgrep")
-        .arg("beam.smp")
-        .output()
-        .unwrap();
-    let beam = String::from_utf8(beam.stdout)
-        .unwrap()
-        .trim()
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let args = cpu::Args::parse();
+    let (n, c) = (args.messages, args.concurrency);
+    let (two, oslo) = (args.mode == "two", args.mode == "oslo");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,26 +50,18 @@ fn main() {
         let q = format!("raw_cpu_{}", std::process::id());
         let rq = format!("raw_cpu_reply_{}", std::process::id());
         let ch = conn.create_channel().await.unwrap();
-        ch.queue_declare(
-            q.as_str().into(),
-            QueueDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-        ch.queue_declare(
-            rq.as_str().into(),
-            QueueDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+        for name in [&q, &rq] {
+            ch.queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions {
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
         let xname = format!("raw_cpu_x_{}", std::process::id());
         if oslo {
             ch.exchange_declare(
@@ -238,29 +212,20 @@ fn main() {
             }
         };
         run(n / 10).await;
-        let me = std::process::id().to_string();
-        let (a0, b0, t0) = (ticks(&me), ticks(&beam), Instant::now());
+        let meter = cpu::Meter::start();
         run(n).await;
-        let (a1, b1, el) = (ticks(&me), ticks(&beam), t0.elapsed());
-        let done = (n / c) * c;
-        println!(
-            "raw x{c}{}: {:.0}/s  ours {:.1} us/msg  broker {:.1} us/msg",
-            if two {
-                " two conns"
-            } else if oslo {
-                " oslo-amqp"
-            } else {
-                ""
-            },
-            done as f64 / el.as_secs_f64(),
-            (a1 - a0) as f64 * 10_000.0 / done as f64,
-            (b1 - b0) as f64 * 10_000.0 / done as f64
-        );
-        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await
-            .unwrap();
-        ch.queue_delete(rq.as_str().into(), QueueDeleteOptions::default())
-            .await
-            .unwrap();
+        let mode = if two {
+            " two conns"
+        } else if oslo {
+            " oslo-amqp"
+        } else {
+            ""
+        };
+        meter.report(&format!("raw x{c}{mode}"), args.per_sender(n) * c);
+        for name in [&q, &rq] {
+            ch.queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .unwrap();
+        }
     });
 }
