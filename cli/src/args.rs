@@ -87,7 +87,7 @@ else rabbit://guest:guest@localhost:5672/]"
         long,
         global = true,
         value_name = "SECONDS",
-        value_parser = parse_timeout,
+        value_parser = parse_seconds,
         help = "Seconds to wait for a reply (call, ping) [default: [DEFAULT] rpc_response_timeout, 60]"
     )]
     pub timeout: Option<Duration>,
@@ -202,6 +202,89 @@ Exit status:\n  0   every connection is connected\n  \
 64  bad input (EX_USAGE): arguments, transport URL, scheme, options, config file"
     )]
     Health,
+    /// Benchmarks, compatible with oslo.messaging's tools/simulator.py
+    /// (topic profiler_topic, server profiler_server, method info(message))
+    #[command(subcommand, after_help = EXIT_STATUS_HELP)]
+    Bench(BenchCommand),
+}
+
+/// `oslo-messaging bench ...`: servers and clients that measure, speaking
+/// what oslo.messaging's `tools/simulator.py` speaks, so either side can be
+/// Python. Without `--topic`/`--server`: the simulator's `profiler_topic`
+/// and `profiler_server`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// An RPC server with the simulator's endpoint, info(message), which
+    /// answers the message with its server timestamp set
+    RpcServer(BenchServerArgs),
+    /// Calls (or casts) info(message) and prints msg/s and latency
+    RpcClient(RpcClientArgs),
+    /// A notification listener on --topic that counts what it receives
+    NotifyServer(BenchServerArgs),
+    /// Sends info notifications (event type compute.start) to --topic
+    NotifyClient(NotifyClientArgs),
+}
+
+/// How long a benchmark server runs, and how it reports.
+#[derive(Debug, Clone, Args)]
+pub struct BenchServerArgs {
+    /// Stop after receiving this many messages
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: Option<u64>,
+    /// Stop after this many seconds [default: until SIGINT/SIGTERM]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub duration: Option<Duration>,
+    /// Print the report as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How much a benchmark client sends.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Send this many messages [default: 1000 unless --duration]
+    #[arg(long, visible_alias = "messages", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "duration")]
+    pub calls: Option<u64>,
+    /// Send for this many seconds
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub duration: Option<Duration>,
+    /// Senders at once
+    #[arg(long, default_value_t = 1, value_name = "C",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: u64,
+    /// Bytes of payload (the simulator message's cargo)
+    #[arg(long, default_value_t = 100, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(0..=64 * 1024 * 1024))]
+    pub payload_bytes: u64,
+    /// Also run the matching server in this process (always over fake://)
+    #[arg(long)]
+    pub in_process_server: bool,
+    /// Print the report as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench rpc-client`.
+#[derive(Debug, Clone, Args)]
+pub struct RpcClientArgs {
+    /// How much to send.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Cast instead of call
+    #[arg(long)]
+    pub cast: bool,
+    /// Cast to every server on the topic (implies --cast)
+    #[arg(long)]
+    pub fanout: bool,
+}
+
+/// `bench notify-client`.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyClientArgs {
+    /// How much to send.
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// The tokio runtime `serve` runs on (`--runtime`).
@@ -258,19 +341,20 @@ pub fn parse_priority(text: &str) -> Result<Priority, String> {
     })
 }
 
-/// Parses a timeout in seconds (a positive number, fractions allowed).
+/// Parses a number of seconds (a positive number, fractions allowed):
+/// `--timeout`, and a benchmark's `--duration`.
 ///
 /// # Errors
 /// Not a number, not positive, or too large.
-pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if seconds.is_nan() || seconds <= 0.0 {
-        return Err(format!("timeout must be more than 0 seconds, got {text}"));
+        return Err(format!("must be more than 0 seconds, got {text}"));
     }
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("timeout {text} is too large"))
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
 }
 
 /// Checks an API version (`X.Y` or `X.Y.Z`).
@@ -317,9 +401,9 @@ mod tests {
         assert!(parse_priority("loud")
             .unwrap_err()
             .contains("unknown priority"));
-        assert_eq!(parse_timeout("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
         for bad in ["0", "-1", "NaN", "inf", "x", "1e300"] {
-            assert!(parse_timeout(bad).is_err(), "{bad}");
+            assert!(parse_seconds(bad).is_err(), "{bad}");
         }
         assert!(parse_version("1.2").is_ok());
         assert!(parse_version("1").is_err());

@@ -175,6 +175,7 @@ pub async fn execute(
         }
         Command::Serve { runtime: _ } => commands::serve::run(global, err, shutdown).await,
         Command::Health => commands::health::run(global, out).await,
+        Command::Bench(command) => commands::bench::run(global, command, out, err, shutdown).await,
     };
     match result {
         Ok(()) => Status::Ok,

@@ -12,12 +12,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use oslo_messaging_core::config::Config;
-use oslo_messaging_core::TransportUrl;
-use oslo_messaging_driver_rabbit::admin;
+mod support;
+use support::DeleteQueues;
 
-/// The transport URL the CLI uses.
-const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+// The transport URL the CLI uses.
+use support::RABBIT_URL as URL;
 /// A guard against hanging forever when something is broken; never a
 /// synchronization delay (every wait below is for an event).
 const GUARD: Duration = Duration::from_secs(60);
@@ -55,29 +54,6 @@ fn cli_on(url: &str, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Deletes the named queues when dropped (declare it first in a test, so it
-/// runs last, after the processes are gone).
-struct DeleteQueues(Vec<String>);
-
-impl Drop for DeleteQueues {
-    fn drop(&mut self) {
-        if let Err(e) = delete_queues(&self.0) {
-            eprintln!("warning: could not delete queues {:?}: {e}", self.0);
-        }
-    }
-}
-
-fn delete_queues(names: &[String]) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let url = TransportUrl::parse(URL).map_err(|e| e.to_string())?;
-    runtime
-        .block_on(admin::delete(&url, &Config::defaults(), names, &[]))
-        .map_err(|e| e.to_string())
 }
 
 /// A long-running CLI process (serve, listen) whose stderr and stdout lines

@@ -1,6 +1,7 @@
 //! One module per subcommand; the setup they share (configuration,
 //! transport URL, RPC client, JSON output) lives here.
 
+pub mod bench;
 pub mod call;
 pub mod cast;
 pub mod health;

@@ -6,8 +6,14 @@
 use std::io::Write;
 
 use oslo_messaging_cli::{run, Status};
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::TransportUrl;
+use oslo_messaging_driver_rabbit::admin;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+/// The RabbitMQ the tests use (they fail, not skip, without it).
+pub const RABBIT_URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
 
 /// Sends each complete line written to it on a channel.
 pub struct Lines {
@@ -125,4 +131,34 @@ impl Running {
         }
         self.task.await.expect("the command task does not panic")
     }
+}
+
+/// Deletes the named queues when dropped (declare it first in a test, so it
+/// runs last, after the processes are gone).
+pub struct DeleteQueues(pub Vec<String>);
+
+impl Drop for DeleteQueues {
+    fn drop(&mut self) {
+        if let Err(e) = delete_queues(&self.0) {
+            eprintln!("warning: could not delete queues {:?}: {e}", self.0);
+        }
+    }
+}
+
+/// Deletes the queues from a thread of its own, so that it works inside a
+/// test's runtime too.
+fn delete_queues(names: &[String]) -> Result<(), String> {
+    let names = names.to_vec();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let url = TransportUrl::parse(RABBIT_URL).map_err(|e| e.to_string())?;
+        runtime
+            .block_on(admin::delete(&url, &Config::defaults(), &names, &[]))
+            .map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the deleting thread panicked".to_owned())?
 }

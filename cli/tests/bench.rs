@@ -1,0 +1,226 @@
+//! `oslo-messaging bench`: over `fake://` in-process, and over the RabbitMQ
+//! at 127.0.0.1:5672 (a bench server that stops after N messages and a
+//! client that sends N agree on the count). Timings are printed, never
+//! asserted. Every test uses its own topic and deletes its queues.
+
+use std::time::Duration;
+
+use oslo_messaging_cli::commands::bench::READY_PREFIX;
+use oslo_messaging_cli::Status;
+use serde_json::Value;
+
+mod support;
+use support::{cli, DeleteQueues, Running, RABBIT_URL};
+
+/// A report printed with `--json`.
+fn report(stdout: &str) -> Value {
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout:?}"))
+}
+
+fn count(report: &Value) -> u64 {
+    report["messages"].as_u64().expect("messages")
+}
+
+/// The client's report: every message sent, no error, ordered percentiles.
+fn assert_client_report(report: &Value, sent: u64) {
+    assert_eq!(count(report), sent, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    let l = &report["latency_ms"];
+    let p = |k: &str| {
+        l[k].as_f64()
+            .unwrap_or_else(|| panic!("latency {k}: {report}"))
+    };
+    assert!(
+        p("p50") <= p("p90") && p("p90") <= p("p99") && p("p99") <= p("max"),
+        "{report}"
+    );
+    assert!(
+        report["messages_per_second"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn fake_rpc_client_with_in_process_server_answers_every_call() {
+    let run = cli(&[
+        "--url",
+        "fake://",
+        "--topic",
+        "bench-fake-rpc",
+        "bench",
+        "rpc-client",
+        "--in-process-server",
+        "--calls",
+        "200",
+        "--concurrency",
+        "4",
+        "--json",
+    ])
+    .await;
+    assert_eq!(run.status, Status::Ok, "{run:?}");
+    assert_client_report(&report(&run.stdout), 200);
+}
+
+#[tokio::test]
+async fn fake_notify_client_with_in_process_listener_sends_every_notification() {
+    let run = cli(&[
+        "--url",
+        "fake://",
+        "--topic",
+        "bench-fake-notify",
+        "bench",
+        "notify-client",
+        "--in-process-server",
+        "--messages",
+        "100",
+        "--concurrency",
+        "2",
+        "--json",
+    ])
+    .await;
+    assert_eq!(run.status, Status::Ok, "{run:?}");
+    assert_client_report(&report(&run.stdout), 100);
+}
+
+#[tokio::test]
+async fn bad_load_arguments_are_usage_errors_naming_the_option() {
+    for (args, names) in [
+        (&["--calls", "0"][..], "--calls"),
+        (&["--concurrency", "0"][..], "--concurrency"),
+        (&["--calls", "5", "--duration", "2"][..], "--duration"),
+        (&["--duration", "soon"][..], "--duration"),
+        (&["--payload-bytes", "100000000"][..], "--payload-bytes"),
+    ] {
+        let mut argv = vec!["--url", "fake://", "bench", "rpc-client"];
+        argv.extend_from_slice(args);
+        let run = cli(&argv).await;
+        assert_eq!(run.status, Status::Usage, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(names), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// Runs a bench server that stops after `n` messages, then `client`, and
+/// returns both reports.
+async fn server_then_client(server: &[&str], client: &[&str]) -> (Value, Value) {
+    let served = Running::start(server, READY_PREFIX).await;
+    let sent = cli(client).await;
+    assert_eq!(sent.status, Status::Ok, "{sent:?}");
+    let mut served = served;
+    let status = tokio::time::timeout(Duration::from_secs(60), &mut served.task)
+        .await
+        .expect("the server stops once it has received every message")
+        .expect("no panic");
+    assert_eq!(status, Status::Ok);
+    let line = served.stdout.recv().await.expect("the server's report");
+    (report(&line), report(&sent.stdout))
+}
+
+#[tokio::test]
+async fn rabbit_rpc_server_and_client_agree_on_every_call() {
+    let topic = format!("bench-rpc-{}", std::process::id());
+    let _queues = DeleteQueues(vec![topic.clone(), format!("{topic}.profiler_server")]);
+    let (server, client) = server_then_client(
+        &[
+            "--url",
+            RABBIT_URL,
+            "--topic",
+            &topic,
+            "bench",
+            "rpc-server",
+            "--messages",
+            "60",
+            "--json",
+        ],
+        &[
+            "--url",
+            RABBIT_URL,
+            "--topic",
+            &topic,
+            "bench",
+            "rpc-client",
+            "--calls",
+            "60",
+            "--concurrency",
+            "4",
+            "--json",
+        ],
+    )
+    .await;
+    assert_client_report(&client, 60);
+    assert_eq!(count(&server), 60, "{server}");
+}
+
+#[tokio::test]
+async fn rabbit_casts_all_reach_the_server() {
+    let topic = format!("bench-cast-{}", std::process::id());
+    let _queues = DeleteQueues(vec![topic.clone(), format!("{topic}.profiler_server")]);
+    let (server, client) = server_then_client(
+        &[
+            "--url",
+            RABBIT_URL,
+            "--topic",
+            &topic,
+            "bench",
+            "rpc-server",
+            "--messages",
+            "80",
+            "--json",
+        ],
+        &[
+            "--url",
+            RABBIT_URL,
+            "--topic",
+            &topic,
+            "bench",
+            "rpc-client",
+            "--cast",
+            "--calls",
+            "80",
+            "--concurrency",
+            "8",
+            "--json",
+        ],
+    )
+    .await;
+    assert_client_report(&client, 80);
+    assert_eq!(count(&server), 80, "{server}");
+}
+
+#[tokio::test]
+async fn rabbit_notifications_all_reach_the_listener() {
+    let topic = format!("bench-notify-{}", std::process::id());
+    let priorities = [
+        "audit", "debug", "info", "warn", "error", "critical", "sample",
+    ];
+    let _queues = DeleteQueues(priorities.iter().map(|p| format!("{topic}.{p}")).collect());
+    let (server, client) = server_then_client(
+        &[
+            "--url",
+            RABBIT_URL,
+            "--topic",
+            &topic,
+            "bench",
+            "notify-server",
+            "--messages",
+            "50",
+            "--json",
+        ],
+        &[
+            "--url",
+            RABBIT_URL,
+            "--topic",
+            &topic,
+            "bench",
+            "notify-client",
+            "--calls",
+            "50",
+            "--concurrency",
+            "4",
+            "--json",
+        ],
+    )
+    .await;
+    assert_client_report(&client, 50);
+    assert_eq!(count(&server), 50, "{server}");
+}
