@@ -7,7 +7,12 @@
 //! exchange, `expiration`, persistent delivery, and replies mandatory and
 //! confirmed), which shows what the wire format costs the broker.
 //!
-//! Run: `cargo run --release -p oslo-messaging-driver-rabbit --example raw_call_cpu -- 24000 16 [two|oslo]`
+//! Mode `publish` is the floor for casts and notifications instead:
+//! C publishers on confirm channels, each waiting for its confirm, to a
+//! queue one consumer in the process takes and acknowledges; the rate is
+//! of messages consumed.
+//!
+//! Run: `cargo run --release -p oslo-messaging-driver-rabbit --example raw_call_cpu -- 24000 16 [two|oslo|publish]`
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +36,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if args.mode == "publish" {
+        rt.block_on(publish(&args));
+        return;
+    }
     rt.block_on(async {
         let uri = "amqp://guest:guest@127.0.0.1:5672/%2f";
         let conn = Arc::new(
@@ -228,4 +237,105 @@ fn main() {
                 .unwrap();
         }
     });
+}
+
+/// Publish with confirms, consumed and acknowledged in the same process.
+async fn publish(args: &cpu::Args) {
+    let (n, c) = (args.messages, args.concurrency);
+    let uri = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let conn = Connection::connect(uri, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let q = format!("raw_publish_{}", std::process::id());
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            q.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let (tx, mut consumed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(d)) = consumer.next().await {
+            d.ack(BasicAckOptions::default()).await.unwrap();
+            let _ = tx.send(());
+        }
+    });
+    let mut channels = Vec::new();
+    for _ in 0..c {
+        let ch = conn.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        channels.push(ch);
+    }
+    let payload = vec![b'x'; 100];
+    let round = Round {
+        channels: &channels,
+        queue: &q,
+        payload: &payload,
+        concurrency: c,
+    };
+    round.run(n / 10, &mut consumed).await;
+    let meter = cpu::Meter::start();
+    round.run(n, &mut consumed).await;
+    meter.report(&format!("raw publish x{c}"), args.per_sender(n) * c);
+    ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+}
+
+/// One measured round of `publish`.
+struct Round<'a> {
+    channels: &'a [lapin::Channel],
+    queue: &'a str,
+    payload: &'a [u8],
+    concurrency: usize,
+}
+
+impl Round<'_> {
+    /// Publishes `count` messages and waits until all are consumed.
+    async fn run(&self, count: usize, consumed: &mut tokio::sync::mpsc::UnboundedReceiver<()>) {
+        let per_sender = count / self.concurrency;
+        let senders: Vec<_> = self
+            .channels
+            .iter()
+            .cloned()
+            .map(|ch| {
+                let (q, payload) = (self.queue.to_owned(), self.payload.to_vec());
+                tokio::spawn(async move {
+                    for _ in 0..per_sender {
+                        let props = BasicProperties::default().with_delivery_mode(2);
+                        ch.basic_publish(
+                            "".into(),
+                            q.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &payload,
+                            props,
+                        )
+                        .await
+                        .unwrap()
+                        .await
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap();
+        }
+        for _ in 0..per_sender * self.concurrency {
+            consumed.recv().await.unwrap();
+        }
+    }
 }
