@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -29,11 +29,26 @@ pub struct Load {
 /// Runs are this long before the progress line appears.
 const QUIET_FOR: Duration = Duration::from_secs(3);
 
-/// What one sender measured.
+/// What the senders measured together.
 struct Tally {
     latency_us: Histogram<u64>,
     errors: u64,
     first_error: Option<String>,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Result<Duration, String>) {
+        match outcome {
+            Ok(took) => {
+                let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+                self.latency_us.saturating_record(us.max(1));
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 /// Drives `send(seq)` under `load` and reports what happened.
@@ -50,18 +65,20 @@ where
     let send = Arc::new(send);
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
+    // One histogram for all senders (one each would be ~200 kB per sender).
+    let tally = Arc::new(Mutex::new(Tally {
+        latency_us: new_histogram(),
+        errors: 0,
+        first_error: None,
+    }));
     let started = Instant::now();
     let deadline = load.duration.map(|d| started + d);
     let count = load.count;
     let senders: Vec<_> = (0..load.concurrency)
         .map(|_| {
-            let (send, next, done) = (send.clone(), next.clone(), done.clone());
+            let (send, next, done, tally) =
+                (send.clone(), next.clone(), done.clone(), tally.clone());
             tokio::spawn(async move {
-                let mut tally = Tally {
-                    latency_us: new_histogram(),
-                    errors: 0,
-                    first_error: None,
-                };
                 loop {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
@@ -71,19 +88,10 @@ where
                         break;
                     }
                     let t = Instant::now();
-                    match send(seq).await {
-                        Ok(()) => {
-                            let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-                            tally.latency_us.saturating_record(us.max(1));
-                        }
-                        Err(e) => {
-                            tally.errors += 1;
-                            tally.first_error.get_or_insert(e);
-                        }
-                    }
+                    let outcome = send(seq).await.map(|()| t.elapsed());
+                    lock(&tally).record(outcome);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
-                tally
             })
         })
         .collect();
@@ -105,29 +113,27 @@ where
         }
     };
     let elapsed = started.elapsed();
-    let mut latency = new_histogram();
-    let (mut errors, mut first_error) = (0, None);
+    let mut tally = lock(&tally);
     for r in results {
-        match r {
-            Ok(t) => {
-                let _ = latency.add(&t.latency_us);
-                errors += t.errors;
-                first_error = first_error.or(t.first_error);
-            }
-            Err(e) => {
-                errors += 1;
-                first_error.get_or_insert(format!("a sender failed: {e}"));
-            }
+        if let Err(e) = r {
+            tally.record(Err(format!("a sender failed: {e}")));
         }
     }
+    let first_error = tally.first_error.take();
     Report::new(
         label,
-        &latency,
-        errors,
+        &tally.latency_us,
+        tally.errors,
         first_error,
         elapsed,
         load.payload_bytes,
     )
+}
+
+fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    tally
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Microseconds from 1 µs to an hour, 3 significant digits.

@@ -28,6 +28,9 @@ pub struct Report {
     /// Latency in milliseconds (clients only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Latency>,
+    /// This process's peak resident memory, in kB (Linux: `VmHWM`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kb: Option<u64>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -85,6 +88,7 @@ impl Report {
             messages_per_second: rate,
             bytes_per_second: rate * payload_bytes as f64,
             latency_ms: None,
+            peak_rss_kb: peak_rss_kb(),
         }
     }
 
@@ -107,6 +111,9 @@ impl Report {
                 self.bytes_per_second,
                 self.errors
             )?;
+            if let Some(kb) = self.peak_rss_kb {
+                writeln!(out, "peak RSS: {kb} kB")?;
+            }
             if let Some(l) = &self.latency_ms {
                 writeln!(
                     out,
@@ -120,6 +127,18 @@ impl Report {
         }
         out.flush()
     }
+}
+
+/// `VmHWM` from /proc/self/status, where there is one.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
