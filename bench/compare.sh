@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# One run, one broker, one table: the raw lapin floor, ours, and Python
+# oslo.messaging, for 100-byte messages. See bench/README.md.
+#
+#   bench/compare.sh                 # RabbitMQ at 127.0.0.1:5672, guest/guest
+#   CALLS=20000 bench/compare.sh     # messages per concurrent workload
+#
+# Needs the broker on this machine (the broker's CPU is read from /proc),
+# rabbitmqctl, and Python 3 (the venv comes from scripts/interop-venv.sh).
+# Every queue the run declares is deleted at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+URL="${URL:-rabbit://guest:guest@127.0.0.1:5672/}"
+CALLS="${CALLS:-20000}"          # concurrent workloads
+SEQUENTIAL="${SEQUENTIAL:-5000}" # one caller
+PREFIX="bench_cmp_$$"
+work="target/bench-compare"
+mkdir -p "$work"
+
+echo "== building (release)" >&2
+cargo build -q --release -p oslo-messaging-cli -p oslo-messaging-driver-rabbit --examples --bins
+cli=target/release/oslo-messaging
+raw=target/release/examples/raw_call_cpu
+py="$(scripts/interop-venv.sh)"
+
+# The Python simulator ships in oslo.messaging's sdist, not in its wheel.
+sim="$work/oslo_messaging-18.3.1/tools/simulator.py"
+if [[ ! -f "$sim" ]]; then
+    echo "== fetching oslo.messaging 18.3.1 sdist (tools/simulator.py)" >&2
+    "$py" -m pip download -q --no-deps --no-binary :all: -d "$work" oslo.messaging==18.3.1
+    tar -xzf "$work"/oslo_messaging-18.3.1.tar.gz -C "$work"
+fi
+
+cleanup() {
+    local q
+    for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep "^$PREFIX" || true); do
+        rabbitmqctl delete_queue -q "$q" >/dev/null 2>&1 || true
+    done
+}
+trap cleanup EXIT
+
+json() { "$py" -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print($1)"; }
+raw_rate() { "$raw" "$@" | sed -E 's/.*: ([0-9]+)\/s.*/\1/'; }
+
+# Ours: a server process and a client process, like the Python runs.
+# Prints the client's msg/s (calls) or the server's (casts, notifications).
+ours() { # kind topic count concurrency
+    local kind=$1 topic=$2 n=$3 c=$4 server=rpc-server client=(rpc-client) rate_of=client
+    case $kind in
+        cast) client=(rpc-client --cast); rate_of=server ;;
+        notify) server=notify-server; client=(notify-client); rate_of=server ;;
+    esac
+    "$cli" --url "$URL" --topic "$topic" bench "$server" --messages "$n" --json \
+        >"$work/server.json" 2>"$work/server.err" &
+    local pid=$!
+    until grep -q "^bench server ready" "$work/server.err"; do
+        kill -0 $pid 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    "$cli" --url "$URL" --topic "$topic" bench "${client[@]}" --calls "$n" \
+        --concurrency "$c" --json >"$work/client.json" 2>/dev/null
+    wait $pid
+    if [[ $rate_of == client ]]; then json 'round(d["messages_per_second"])' <"$work/client.json"
+    else json 'round(d["messages_per_second"])' <"$work/server.json"; fi
+}
+
+# Python: the simulator's server (rpc-server with the threading executor,
+# or notify-server), driven by our client with 100-byte messages (the
+# simulator's own client only sends its length distribution). Calls report
+# our client's msg/s; casts and notifications the rate at which the server
+# drained its queue: from the client's start until rabbitmqctl shows no
+# message left (ready or unacknowledged), polled every ~0.5 s. (The
+# simulator's own server stats come in 1 s buckets its timer thread fills
+# late under load.)
+python() { # kind topic count concurrency
+    local kind=$1 topic=$2 n=$3 c=$4 mode=rpc-server extra=(-e threading) client=(rpc-client) rate_of=client
+    case $kind in
+        cast) client=(rpc-client --cast); rate_of=server ;;
+        notify) mode=notify-server; extra=(); client=(notify-client); rate_of=server ;;
+    esac
+    "$py" "$sim" --url "$URL" -tp "$topic" -s profiler_server "$mode" "${extra[@]}" >"$work/py.log" 2>&1 &
+    local pid=$!
+    # The simulator says nothing when ready: wait for its queue's consumer.
+    until rabbitmqctl list_queues -q name consumers 2>/dev/null | grep -Eq "^$topic(\.info)?\s+[1-9]"; do
+        kill -0 $pid 2>/dev/null || { cat "$work/py.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$cli" --url "$URL" --topic "$topic" --timeout 600 bench "${client[@]}" --calls "$n" \
+        --concurrency "$c" --json >"$work/client.json" 2>/dev/null
+    if [[ $rate_of == client ]]; then
+        json 'round(d["messages_per_second"])' <"$work/client.json"
+    else
+        until [[ "$(rabbitmqctl list_queues -q name messages 2>/dev/null |
+                   awk -v t="$topic" '$1 ~ "^"t {s+=$2} END {print s+0}')" == 0 ]]; do
+            sleep 0.1
+        done
+        t1=$(date +%s.%N)
+        "$py" -c "print(round($n / ($t1 - $t0)))"
+    fi
+    kill -KILL $pid; wait $pid 2>/dev/null || true
+}
+
+ratio() { "$py" -c "print(f'{$1/$2:.2f}x')"; }
+
+echo "== running (this takes a few minutes)" >&2
+r1=$(raw_rate "$SEQUENTIAL" 1);      o1=$(ours call "${PREFIX}_c1" "$SEQUENTIAL" 1);   p1=$(python call "${PREFIX}_pc1" "$SEQUENTIAL" 1)
+r16=$(raw_rate "$CALLS" 16);         o16=$(ours call "${PREFIX}_c16" "$CALLS" 16);     p16=$(python call "${PREFIX}_pc16" "$CALLS" 16)
+rp=$(raw_rate "$CALLS" 16 publish);  oc=$(ours cast "${PREFIX}_cast" "$CALLS" 16);     pc=$(python cast "${PREFIX}_pcast" "$CALLS" 16)
+on=$(ours notify "${PREFIX}_n" "$CALLS" 16);  pn=$(python notify "${PREFIX}_pn" "$CALLS" 16)
+fake=$("$cli" --url fake:// --topic "${PREFIX}_fake" bench rpc-client --in-process-server \
+    --calls 200000 --json 2>/dev/null | json 'round(d["messages_per_second"])')
+
+# Memory: an idle server, and a client with 10,000 calls in flight.
+"$cli" --url "$URL" --topic "${PREFIX}_mem" bench rpc-server --messages 10001 --json \
+    >"$work/server.json" 2>"$work/server.err" &
+mem_pid=$!
+until grep -q "^bench server ready" "$work/server.err"; do sleep 0.1; done
+"$cli" --url "$URL" --topic "${PREFIX}_mem" bench rpc-client --calls 1 --json >/dev/null 2>&1
+idle_kb=$(awk '/^VmRSS/ {print $2}' /proc/$mem_pid/status)
+inflight_kb=$("$cli" --url "$URL" --topic "${PREFIX}_mem" --timeout 600 bench rpc-client \
+    --calls 10000 --concurrency 10000 --json 2>/dev/null | json 'd["peak_rss_kb"]')
+wait $mem_pid
+
+cat <<TABLE
+
+| workload (100-byte messages) | raw lapin | ours | Python oslo.messaging | ours/raw | ours/Python | target |
+|---|---|---|---|---|---|---|
+| call, 1 caller, sequential | $r1/s | $o1/s | $p1/s | $(ratio "$o1" "$r1") | $(ratio "$o1" "$p1") | >= 0.9x raw, >= 4x Python |
+| call, 16 concurrent callers | $r16/s | $o16/s | $p16/s | $(ratio "$o16" "$r16") | $(ratio "$o16" "$p16") | >= 0.9x raw, >= 7x Python |
+| cast, consumed by the server | $rp/s ¹ | $oc/s | $pc/s | $(ratio "$oc" "$rp") | $(ratio "$oc" "$pc") | >= 0.9x raw, >= 5x Python |
+| notify, consumed by a listener | $rp/s ¹ | $on/s | $pn/s | $(ratio "$on" "$rp") | $(ratio "$on" "$pn") | >= 0.9x raw, >= 5x Python |
+| fake driver call, sequential | - | $fake/s | - | - | - | >= 100,000/s |
+
+Memory: idle \`bench rpc-server\` $((idle_kb / 1024)) MB RSS (target < 15 MB); a client with 10,000 calls in flight peaks at $((inflight_kb / 1024)) MB (target < 100 MB).
+
+¹ raw floor for casts and notifications: publish with confirms, 16 publishers, consumed and acknowledged.
+Calls: raw runs client and server in one process; ours and Python run them as two processes. Python's side is the simulator's server
+(rpc-server with the threading executor; notify-server), driven by our client, since the simulator's client cannot send 100-byte messages;
+calls report the client's rate, casts and notifications the server's.
+
+Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), RabbitMQ $(rabbitmqctl version 2>/dev/null), $(date -u +%Y-%m-%d), oslo.messaging 18.3.1 (Python $("$py" -c 'import sys; print(sys.version.split()[0])')).
+TABLE
