@@ -100,127 +100,59 @@ async fn bad_load_arguments_are_usage_errors_naming_the_option() {
     }
 }
 
-/// Runs a bench server that stops after `n` messages, then `client`, and
-/// returns both reports.
-async fn server_then_client(server: &[&str], client: &[&str]) -> (Value, Value) {
-    let served = Running::start(server, READY_PREFIX).await;
-    let sent = cli(client).await;
+/// Over RabbitMQ on its own topic: a bench `server` that stops after `n`
+/// messages, then a bench `client` (with `flags`) sending `n`; both reports
+/// must count `n`, the client's with no error.
+async fn server_and_client_agree(name: &str, server: &str, client: &[&str], n: u64) {
+    let topic = format!("bench-{name}-{}", std::process::id());
+    let queues = match server {
+        "notify-server" => [
+            "audit", "debug", "info", "warn", "error", "critical", "sample",
+        ]
+        .iter()
+        .map(|p| format!("{topic}.{p}"))
+        .collect(),
+        _ => vec![topic.clone(), format!("{topic}.profiler_server")],
+    };
+    let _queues = DeleteQueues(queues);
+    let n_text = n.to_string();
+    let common = ["--url", RABBIT_URL, "--topic", topic.as_str(), "bench"];
+    let server_args = [&common[..], &[server, "--messages", &n_text, "--json"]].concat();
+    let client_args = [&common[..], client, &["--calls", &n_text, "--json"]].concat();
+
+    let mut served = Running::start(&server_args, READY_PREFIX).await;
+    let sent = cli(&client_args).await;
     assert_eq!(sent.status, Status::Ok, "{sent:?}");
-    let mut served = served;
     let status = tokio::time::timeout(Duration::from_secs(60), &mut served.task)
         .await
         .expect("the server stops once it has received every message")
         .expect("no panic");
     assert_eq!(status, Status::Ok);
     let line = served.stdout.recv().await.expect("the server's report");
-    (report(&line), report(&sent.stdout))
+    assert_client_report(&report(&sent.stdout), n);
+    let server_report = report(&line);
+    assert_eq!(count(&server_report), n, "{server_report}");
 }
 
 #[tokio::test]
 async fn rabbit_rpc_server_and_client_agree_on_every_call() {
-    let topic = format!("bench-rpc-{}", std::process::id());
-    let _queues = DeleteQueues(vec![topic.clone(), format!("{topic}.profiler_server")]);
-    let (server, client) = server_then_client(
-        &[
-            "--url",
-            RABBIT_URL,
-            "--topic",
-            &topic,
-            "bench",
-            "rpc-server",
-            "--messages",
-            "60",
-            "--json",
-        ],
-        &[
-            "--url",
-            RABBIT_URL,
-            "--topic",
-            &topic,
-            "bench",
-            "rpc-client",
-            "--calls",
-            "60",
-            "--concurrency",
-            "4",
-            "--json",
-        ],
+    server_and_client_agree(
+        "rpc",
+        "rpc-server",
+        &["rpc-client", "--concurrency", "4"],
+        60,
     )
     .await;
-    assert_client_report(&client, 60);
-    assert_eq!(count(&server), 60, "{server}");
 }
 
 #[tokio::test]
 async fn rabbit_casts_all_reach_the_server() {
-    let topic = format!("bench-cast-{}", std::process::id());
-    let _queues = DeleteQueues(vec![topic.clone(), format!("{topic}.profiler_server")]);
-    let (server, client) = server_then_client(
-        &[
-            "--url",
-            RABBIT_URL,
-            "--topic",
-            &topic,
-            "bench",
-            "rpc-server",
-            "--messages",
-            "80",
-            "--json",
-        ],
-        &[
-            "--url",
-            RABBIT_URL,
-            "--topic",
-            &topic,
-            "bench",
-            "rpc-client",
-            "--cast",
-            "--calls",
-            "80",
-            "--concurrency",
-            "8",
-            "--json",
-        ],
-    )
-    .await;
-    assert_client_report(&client, 80);
-    assert_eq!(count(&server), 80, "{server}");
+    let client = ["rpc-client", "--cast", "--concurrency", "8"];
+    server_and_client_agree("cast", "rpc-server", &client, 80).await;
 }
 
 #[tokio::test]
 async fn rabbit_notifications_all_reach_the_listener() {
-    let topic = format!("bench-notify-{}", std::process::id());
-    let priorities = [
-        "audit", "debug", "info", "warn", "error", "critical", "sample",
-    ];
-    let _queues = DeleteQueues(priorities.iter().map(|p| format!("{topic}.{p}")).collect());
-    let (server, client) = server_then_client(
-        &[
-            "--url",
-            RABBIT_URL,
-            "--topic",
-            &topic,
-            "bench",
-            "notify-server",
-            "--messages",
-            "50",
-            "--json",
-        ],
-        &[
-            "--url",
-            RABBIT_URL,
-            "--topic",
-            &topic,
-            "bench",
-            "notify-client",
-            "--calls",
-            "50",
-            "--concurrency",
-            "4",
-            "--json",
-        ],
-    )
-    .await;
-    assert_client_report(&client, 50);
-    assert_eq!(count(&server), 50, "{server}");
+    let client = ["notify-client", "--concurrency", "4"];
+    server_and_client_agree("notify", "notify-server", &client, 50).await;
 }
