@@ -257,7 +257,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 100, value_name = "BYTES",
           value_parser = clap::value_parser!(u64).range(0..=64 * 1024 * 1024))]
     pub payload_bytes: u64,
-    /// Also run the matching server in this process (always over fake://)
+    /// Also run the matching server in this process, on the same transport (needed over fake://)
     #[arg(long)]
     pub in_process_server: bool,
     /// Print the report as one JSON object
