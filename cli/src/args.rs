@@ -223,6 +223,12 @@ pub enum BenchCommand {
     NotifyServer(BenchServerArgs),
     /// Sends info notifications (event type compute.start) to --topic
     NotifyClient(NotifyClientArgs),
+    /// The floor, with lapin alone (no envelope, no dispatch): consumes the
+    /// queue named --topic, answers what has reply_to and acknowledges
+    RawServer(BenchServerArgs),
+    /// The floor's client: publishes --payload-bytes to the queue --topic
+    /// and waits for the reply (or, with --cast, the publisher confirm)
+    RawClient(RawClientArgs),
 }
 
 /// How long a benchmark server runs, and how it reports.
@@ -277,6 +283,17 @@ pub struct RpcClientArgs {
     /// Cast to every server on the topic (implies --cast)
     #[arg(long)]
     pub fanout: bool,
+}
+
+/// `bench raw-client`.
+#[derive(Debug, Clone, Args)]
+pub struct RawClientArgs {
+    /// How much to send.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Publish with confirms instead of calling (also the floor for notifications)
+    #[arg(long)]
+    pub cast: bool,
 }
 
 /// `bench notify-client`.

@@ -156,3 +156,26 @@ async fn rabbit_notifications_all_reach_the_listener() {
     let client = ["notify-client", "--concurrency", "4"];
     server_and_client_agree("notify", "notify-server", &client, 50).await;
 }
+
+#[tokio::test]
+async fn raw_floor_answers_every_call() {
+    let client = ["raw-client", "--concurrency", "4"];
+    server_and_client_agree("raw", "raw-server", &client, 60).await;
+}
+
+#[tokio::test]
+async fn raw_floor_confirmed_publishes_all_reach_the_server() {
+    let client = ["raw-client", "--cast", "--concurrency", "8"];
+    server_and_client_agree("raw-cast", "raw-server", &client, 80).await;
+}
+
+#[tokio::test]
+async fn raw_floor_needs_a_rabbit_url() {
+    let run = cli(&["--url", "fake://", "bench", "raw-client", "--calls", "1"]).await;
+    assert_eq!(run.status, Status::Usage, "{run:?}");
+    assert!(
+        run.stderr.contains("rabbit://") && run.stderr.contains("fake://"),
+        "{}",
+        run.stderr
+    );
+}

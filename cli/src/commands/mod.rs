@@ -78,22 +78,31 @@ pub(crate) fn resolve_url(
         .to_owned()
 }
 
+/// The transport URL for `traffic`, with `config` (see [`resolve_url`]).
+pub(crate) fn url_for(
+    global: &GlobalArgs,
+    config: &Config,
+    traffic: Traffic,
+) -> Result<String, CliError> {
+    let from_config = match traffic {
+        Traffic::Rpc => config.default_group()?.transport_url,
+        Traffic::Notifications => config.notifications_group()?.transport_url,
+    };
+    let from_env = std::env::var(URL_ENV).ok();
+    Ok(resolve_url(
+        global.url.as_deref(),
+        from_config.as_deref(),
+        from_env.as_deref(),
+    ))
+}
+
 /// A transport for `traffic`, with `config`.
 pub(crate) fn transport(
     global: &GlobalArgs,
     config: &Config,
     traffic: Traffic,
 ) -> Result<Transport, CliError> {
-    let from_config = match traffic {
-        Traffic::Rpc => config.default_group()?.transport_url,
-        Traffic::Notifications => config.notifications_group()?.transport_url,
-    };
-    let from_env = std::env::var(URL_ENV).ok();
-    let url = resolve_url(
-        global.url.as_deref(),
-        from_config.as_deref(),
-        from_env.as_deref(),
-    );
+    let url = url_for(global, config, traffic)?;
     Ok(Transport::new(config, Some(&url))?)
 }
 

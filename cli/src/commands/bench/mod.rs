@@ -7,6 +7,7 @@
 
 pub mod load;
 pub mod notify;
+pub mod raw;
 pub mod rpc;
 pub mod stats;
 
@@ -48,6 +49,8 @@ pub async fn run(
         BenchCommand::RpcClient(args) => rpc::client(global, &args, out, err).await,
         BenchCommand::NotifyServer(args) => notify::server(global, &args, out, err, shutdown).await,
         BenchCommand::NotifyClient(args) => notify::client(global, &args.load, out, err).await,
+        BenchCommand::RawServer(args) => raw::server(global, &args, out, err, shutdown).await,
+        BenchCommand::RawClient(args) => raw::client(global, &args, out, err).await,
     }
 }
 

@@ -1,0 +1,330 @@
+//! `bench raw-server` and `bench raw-client`: the floor. The same
+//! request/reply and publish/consume patterns as `rpc-server` and
+//! `rpc-client`, with lapin alone: no envelope, no serialization, no
+//! dispatch, one connection per process, on the application's runtime.
+//!
+//! - The server consumes the queue named `--topic` (declared auto-delete),
+//!   answers a message that has `reply_to` with its body (correlation id
+//!   kept, no confirm), and acknowledges every message.
+//! - The client publishes `--payload-bytes` bytes to that queue through the
+//!   default exchange. A call waits for its reply on the client's own
+//!   reply queue (no confirm: the reply proves delivery); with `--cast` it
+//!   waits for the publisher confirm instead. This is also the floor for
+//!   notifications, which are published and confirmed the same way.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use oslo_messaging_core::TransportUrl;
+use tokio::sync::oneshot;
+
+use super::{load, serve_until, topic, Counter};
+use crate::args::{BenchServerArgs, GlobalArgs, RawClientArgs};
+use crate::commands::{load_config, url_for, Traffic};
+use crate::exit::CliError;
+
+/// How long a raw call waits for its reply without `--timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A lapin error as a CLI error that says what was being done.
+fn failed(what: &str) -> impl Fn(lapin::Error) -> CliError + '_ {
+    move |e| CliError::Unexpected(format!("raw benchmark: cannot {what}: {e}"))
+}
+
+/// Connects to the first host of the transport URL (`rabbit://` or
+/// `kombu://`), with the URL's credentials and virtual host.
+async fn connect(global: &GlobalArgs) -> Result<Connection, CliError> {
+    let config = load_config(global, &[])?;
+    let url = TransportUrl::parse(&url_for(global, &config, Traffic::Rpc)?)?;
+    if !matches!(url.driver_name(), "rabbit" | "kombu") {
+        return Err(CliError::Usage(format!(
+            "the raw benchmarks need a rabbit:// URL, not {}://",
+            url.scheme
+        )));
+    }
+    let host = url
+        .hosts
+        .first()
+        .ok_or_else(|| CliError::Usage("the transport URL names no host".into()))?;
+    let uri = AMQPUri {
+        scheme: AMQPScheme::AMQP,
+        authority: AMQPAuthority {
+            userinfo: AMQPUserInfo {
+                username: host.username.clone().unwrap_or_else(|| "guest".into()),
+                password: host.password.clone().unwrap_or_else(|| "guest".into()),
+            },
+            host: host.hostname.clone(),
+            port: host.port.unwrap_or(5672),
+        },
+        vhost: url.virtual_host.clone().unwrap_or_else(|| "/".into()),
+        query: AMQPQueryString::default(),
+    };
+    Connection::connect_uri(uri, ConnectionProperties::default())
+        .await
+        .map_err(failed("connect"))
+}
+
+/// Consumes `queue` until the connection closes: answers and acknowledges.
+async fn answer(
+    connection: &Connection,
+    queue: &str,
+    counter: Arc<Counter>,
+) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(failed("open a channel"))?;
+    let options = QueueDeclareOptions {
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), options, FieldTable::default())
+        .await
+        .map_err(failed("declare the queue"))?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(failed("consume the queue"))?;
+    let replies = connection
+        .create_channel()
+        .await
+        .map_err(failed("open a channel"))?;
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(d)) = consumer.next().await {
+            if let Some(reply_to) = d.properties.reply_to() {
+                let mut props = BasicProperties::default();
+                if let Some(id) = d.properties.correlation_id() {
+                    props = props.with_correlation_id(id.clone());
+                }
+                let sent = replies
+                    .basic_publish(
+                        "".into(),
+                        reply_to.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &d.data,
+                        props,
+                    )
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "raw-server: reply not sent");
+                }
+            }
+            if let Err(e) = d.ack(BasicAckOptions::default()).await {
+                tracing::warn!(error = %e, "raw-server: ack failed");
+            }
+            counter.count();
+        }
+    }))
+}
+
+/// `bench raw-server`.
+///
+/// # Errors
+/// Bad input, connection failures.
+pub async fn server(
+    global: &GlobalArgs,
+    args: &BenchServerArgs,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), CliError> {
+    let connection = connect(global).await?;
+    let queue = topic(global);
+    let counter = Counter::new(args.messages);
+    let serving = answer(&connection, &queue, counter.clone()).await?;
+    let served = serve_until(args, &counter, &format!("queue={queue}"), err, shutdown).await;
+    serving.abort();
+    let _ = connection.close(200, "done".into()).await;
+    served?;
+    counter.report("raw-server").write(out, args.json)?;
+    Ok(())
+}
+
+/// Calls waiting for their replies, by correlation id.
+type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>;
+
+/// `bench raw-client`.
+///
+/// # Errors
+/// Bad input, connection failures.
+pub async fn client(
+    global: &GlobalArgs,
+    args: &RawClientArgs,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    let load = load(&args.load)?;
+    let connection = connect(global).await?;
+    let queue = topic(global);
+    let serving = match args.load.in_process_server {
+        true => Some(answer(&connection, &queue, Counter::new(None)).await?),
+        false => None,
+    };
+    // One channel per sender, as the driver's publisher pool leases them.
+    let mut channels = Vec::with_capacity(load.concurrency);
+    for _ in 0..load.concurrency {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(failed("open a channel"))?;
+        if args.cast {
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(failed("enable publisher confirms"))?;
+        }
+        channels.push(channel);
+    }
+    let pool = Arc::new(Mutex::new(channels));
+    let waiting: Waiting = Arc::default();
+    let reply_to = match args.cast {
+        true => None,
+        false => Some(consume_replies(&connection, waiting.clone()).await?),
+    };
+    let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let body: Arc<[u8]> = vec![b'x'; load.payload_bytes].into();
+    let kind = if args.cast { "cast" } else { "call" };
+    let label = format!("raw-client {kind} x{}", load.concurrency);
+    let report = super::load::drive(&load, &label, err, move |seq| {
+        let send = Sender {
+            pool: pool.clone(),
+            waiting: waiting.clone(),
+            queue: queue.clone(),
+            reply_to: reply_to.clone(),
+            body: body.clone(),
+            timeout,
+        };
+        async move { send.run(seq).await }
+    })
+    .await;
+    if let Some(s) = serving {
+        s.abort();
+    }
+    let _ = connection.close(200, "done".into()).await;
+    report.write(out, args.load.json)?;
+    Ok(())
+}
+
+/// Declares the client's reply queue (server-named, exclusive) and routes
+/// its messages to the waiting calls; returns the queue's name.
+async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<String, CliError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(failed("open a channel"))?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await
+        .map_err(failed("declare the reply queue"))?;
+    let name = queue.name().to_string();
+    let no_ack = BasicConsumeOptions {
+        no_ack: true,
+        ..BasicConsumeOptions::default()
+    };
+    let mut consumer = channel
+        .basic_consume(
+            name.as_str().into(),
+            "".into(),
+            no_ack,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(failed("consume the reply queue"))?;
+    tokio::spawn(async move {
+        while let Some(Ok(d)) = consumer.next().await {
+            let Some(id) = d.properties.correlation_id() else {
+                continue;
+            };
+            if let Some(tx) = lock(&waiting).remove(id.as_str()) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    Ok(name)
+}
+
+/// One message's send.
+struct Sender {
+    pool: Arc<Mutex<Vec<Channel>>>,
+    waiting: Waiting,
+    queue: String,
+    reply_to: Option<String>,
+    body: Arc<[u8]>,
+    timeout: Duration,
+}
+
+impl Sender {
+    async fn run(&self, seq: u64) -> Result<(), String> {
+        // There are as many channels as senders.
+        let channel = lock(&self.pool)
+            .pop()
+            .ok_or("raw-client: no free channel")?;
+        let outcome = self.on(&channel, seq).await;
+        lock(&self.pool).push(channel);
+        outcome
+    }
+
+    async fn on(&self, channel: &Channel, seq: u64) -> Result<(), String> {
+        let mut props = BasicProperties::default();
+        let mut reply = None;
+        if let Some(reply_to) = &self.reply_to {
+            let id = seq.to_string();
+            let (tx, rx) = oneshot::channel();
+            lock(&self.waiting).insert(id.clone(), tx);
+            props = props
+                .with_correlation_id(id.into())
+                .with_reply_to(reply_to.as_str().into());
+            reply = Some(rx);
+        }
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                self.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &self.body,
+                props,
+            )
+            .await
+            .map_err(|e| format!("publish: {e}"))?;
+        match reply {
+            None => confirm
+                .await
+                .map(drop)
+                .map_err(|e| format!("publisher confirm: {e}")),
+            Some(rx) => match tokio::time::timeout(self.timeout, rx).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err("the reply consumer stopped".into()),
+                Err(_) => {
+                    lock(&self.waiting).remove(&seq.to_string());
+                    Err(format!("no reply within {:?}", self.timeout))
+                }
+            },
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
