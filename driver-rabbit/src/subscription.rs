@@ -1,20 +1,25 @@
 //! A listener's consumers, kept alive: the queues are declared and
 //! consumed on one channel of the consuming connection (with
-//! `rabbit_qos_prefetch_count`), and when the consumers end (connection
-//! lost, channel closed, consumer cancelled by the broker) a task on the
-//! I/O runtime declares and consumes them again on the next connection.
+//! `rabbit_qos_prefetch_count`).
+//!
+//! The listener polls lapin's consumers itself, so a delivery goes from
+//! lapin's I/O thread straight to the task that handles it. When the
+//! consumers end (connection lost, channel closed, consumer cancelled by
+//! the broker) the listener tells a task on the I/O runtime, which declares
+//! and consumes the queues again on the next connection and hands the new
+//! consumers over.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::SelectAll;
+use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicCancelOptions, BasicNackOptions, BasicQosOptions, QueueDeleteOptions};
-use lapin::{Acker, Channel};
+use lapin::{Acker, Channel, Consumer};
 use oslo_messaging_core::Result;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 
 use crate::driver::RabbitShared;
 use crate::link::error;
@@ -23,9 +28,19 @@ use crate::topology::{declare_queue, QueueSpec};
 /// A delivery and the channel it came on (acks go back on that channel).
 pub(crate) type Received = (Delivery, Arc<Channel>);
 
+/// One channel's consumers, as the listener polls them.
+struct Consumers {
+    channel: Arc<Channel>,
+    streams: SelectAll<Consumer>,
+}
+
 /// Deliveries of a listener's queues, across reconnections.
 pub(crate) struct Subscription {
-    deliveries: mpsc::UnboundedReceiver<Received>,
+    current: Option<Consumers>,
+    /// Consumers of a new channel, after the current ones ended.
+    next: mpsc::UnboundedReceiver<Consumers>,
+    /// Tells the I/O runtime that the current consumers ended.
+    ended: mpsc::UnboundedSender<()>,
     stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
     stopped: bool,
 }
@@ -42,19 +57,25 @@ impl Subscription {
         queues: Vec<QueueSpec>,
         own: Vec<String>,
     ) -> Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let session = Session::start(shared, &queues, &tx).await?;
+        let (session, consumers) = Session::start(shared, &queues).await?;
+        let (next_tx, next) = mpsc::unbounded_channel();
+        let (ended, ended_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = oneshot::channel();
         shared.io.spawn(keep_consuming(
             shared.clone(),
             queues,
             own,
-            tx,
             session,
-            stop_rx,
+            Handover {
+                next: next_tx,
+                ended: ended_rx,
+                stop: stop_rx,
+            },
         ));
         Ok(Self {
-            deliveries: rx,
+            current: Some(consumers),
+            next,
+            ended,
             stop: Some(stop),
             stopped: false,
         })
@@ -65,7 +86,20 @@ impl Subscription {
         if self.stopped {
             return None;
         }
-        self.deliveries.recv().await
+        loop {
+            let Some(current) = self.current.as_mut() else {
+                self.current = Some(self.next.recv().await?);
+                continue;
+            };
+            match current.streams.next().await {
+                Some(Ok(d)) => return Some((d, current.channel.clone())),
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer failed"),
+                None => {
+                    self.current = None;
+                    let _ = self.ended.send(());
+                }
+            }
+        }
     }
 
     /// Cancels the consumers, deletes the subscription's own queues and
@@ -82,26 +116,29 @@ impl Subscription {
                 let _ = finished.await;
             }
         }
-        self.deliveries.close();
-        while let Some((d, _)) = self.deliveries.recv().await {
-            requeue(&d.acker).await;
+        // The broker sent every delivery before its cancel-ok, so what is
+        // left is already buffered.
+        self.next.close();
+        let mut left = self.current.take().into_iter().collect::<Vec<_>>();
+        while let Some(c) = self.next.recv().await {
+            left.push(c);
+        }
+        for mut c in left {
+            while let Some(Some(Ok(d))) = c.streams.next().now_or_never() {
+                requeue(&d.acker).await;
+            }
         }
     }
 }
 
-/// One channel's consumers.
+/// One channel's consumers, as the I/O runtime keeps them (to cancel them).
 struct Session {
     channel: Arc<Channel>,
     tags: Vec<String>,
-    consumers: JoinSet<()>,
 }
 
 impl Session {
-    async fn start(
-        shared: &RabbitShared,
-        queues: &[QueueSpec],
-        tx: &mpsc::UnboundedSender<Received>,
-    ) -> Result<Self> {
+    async fn start(shared: &RabbitShared, queues: &[QueueSpec]) -> Result<(Self, Consumers)> {
         let connection = shared.consume_link.connection(None).await?;
         let channel = Arc::new(
             connection
@@ -119,8 +156,8 @@ impl Session {
         let mut session = Session {
             channel: channel.clone(),
             tags: Vec::new(),
-            consumers: JoinSet::new(),
         };
+        let mut streams = SelectAll::new();
         let mut consumed = HashSet::new();
         for q in queues {
             declare_queue(&channel, q, &shared.declared)
@@ -130,7 +167,7 @@ impl Session {
             if !consumed.insert(q.name.as_str()) {
                 continue;
             }
-            let mut consumer = channel
+            let consumer = channel
                 .basic_consume(
                     q.name.as_str().into(),
                     "".into(),
@@ -140,32 +177,9 @@ impl Session {
                 .await
                 .map_err(|e| error(&format!("consume queue {:?}", q.name), &e))?;
             session.tags.push(consumer.tag().to_string());
-            let (tx, channel, queue) = (tx.clone(), channel.clone(), q.name.clone());
-            session.consumers.spawn_on(
-                async move {
-                    while let Some(delivery) = consumer.next().await {
-                        match delivery {
-                            Ok(d) => {
-                                if let Err(back) = tx.send((d, channel.clone())) {
-                                    requeue(&back.0 .0.acker).await;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(queue, error = %e, "consumer failed");
-                                break;
-                            }
-                        }
-                    }
-                },
-                &shared.io,
-            );
+            streams.push(consumer);
         }
-        Ok(session)
-    }
-
-    /// Resolves when every consumer has ended.
-    async fn ended(&mut self) {
-        while self.consumers.join_next().await.is_some() {}
+        Ok((session, Consumers { channel, streams }))
     }
 
     async fn cancel(&self) {
@@ -181,19 +195,28 @@ impl Session {
     }
 }
 
+/// How the I/O runtime and the listener talk.
+struct Handover {
+    next: mpsc::UnboundedSender<Consumers>,
+    ended: mpsc::UnboundedReceiver<()>,
+    stop: oneshot::Receiver<oneshot::Sender<()>>,
+}
+
 /// Runs on the I/O runtime for the life of a subscription.
 async fn keep_consuming(
     shared: Arc<RabbitShared>,
     queues: Vec<QueueSpec>,
     own: Vec<String>,
-    tx: mpsc::UnboundedSender<Received>,
     mut session: Session,
-    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    mut link: Handover,
 ) {
     loop {
         tokio::select! {
-            asked = &mut stop => return finish(&session, &own, asked.ok()).await,
-            () = session.ended() => {}
+            asked = &mut link.stop => return finish(&session, &own, asked.ok()).await,
+            ended = link.ended.recv() => if ended.is_none() {
+                // The listener is gone without stopping.
+                return finish(&session, &own, None).await;
+            },
         }
         tracing::warn!(
             queues = ?queues.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(),
@@ -201,11 +224,12 @@ async fn keep_consuming(
         );
         loop {
             tokio::select! {
-                asked = &mut stop => return finish(&session, &own, asked.ok()).await,
-                started = Session::start(&shared, &queues, &tx) => match started {
-                    Ok(s) => {
+                asked = &mut link.stop => return finish(&session, &own, asked.ok()).await,
+                started = Session::start(&shared, &queues) => match started {
+                    Ok((s, consumers)) => {
                         tracing::info!("consumers resumed");
                         session = s;
+                        let _ = link.next.send(consumers);
                         break;
                     }
                     Err(e) => {
