@@ -109,6 +109,7 @@ macro_rules! conformance_suite {
             $harness;
             rpc::call_returns_result,
             rpc::cast_is_delivered,
+            rpc::handled_requests_are_not_redelivered,
             rpc::context_travels_with_request,
             rpc::topic_queue_is_shared_round_robin,
             rpc::server_queue_reaches_one_server,

@@ -97,6 +97,41 @@ pub async fn cast_is_delivered(h: &Harness) {
     shutdown(h, &s).await;
 }
 
+/// Requests a server took are acknowledged: once its transport is gone, a
+/// server started later on the same topic gets none of them again.
+pub async fn handled_requests_are_not_redelivered(h: &Harness) {
+    let topic = h.unique("topic");
+    let first = h.transport().await;
+    let mut s = serve(h, &first, Target::server(&topic, "s1"), "async").await;
+    let client = RpcClient::new(&first, Target::topic(&topic));
+    for value in 0..20 {
+        client
+            .cast(&context("u"), "record", json!({ "value": value }))
+            .await
+            .expect("cast");
+    }
+    for _ in 0..20 {
+        within(h, "cast delivery", s.probe.records.recv()).await;
+    }
+    shutdown(h, &s).await;
+    first.cleanup().await;
+    drop(first);
+
+    let second = h.transport().await;
+    let mut s2 = serve(h, &second, Target::server(&topic, "s2"), "async").await;
+    RpcClient::new(&second, Target::topic(&topic))
+        .cast(&context("u"), "record", json!({ "value": "marker" }))
+        .await
+        .expect("cast");
+    let got = within(h, "the marker", s2.probe.records.recv()).await;
+    assert_eq!(
+        got,
+        Some(("s2".to_owned(), json!("marker"))),
+        "a handled request came again"
+    );
+    shutdown(h, &s2).await;
+}
+
 /// The request context arrives unchanged.
 pub async fn context_travels_with_request(h: &Harness) {
     let t = h.transport().await;
