@@ -83,12 +83,7 @@ impl RabbitDriver {
         let (publish_link, consume_link) = (link("publish"), link("consume"));
         let topology = Topology::new(opts.clone());
         let declared = Arc::new(Declared::default());
-        let replies = Replies::new(
-            consume_link.clone(),
-            topology.clone(),
-            declared.clone(),
-            io.handle(),
-        );
+        let replies = Replies::new(consume_link.clone(), topology.clone(), declared.clone());
         Ok(Self {
             publisher: Arc::new(Publisher::new(
                 publish_link.clone(),

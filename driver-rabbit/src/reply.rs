@@ -40,10 +40,32 @@ pub(crate) struct Replies {
     link: Arc<Link>,
     topology: Topology,
     declared: Arc<Declared>,
-    io: tokio::runtime::Handle,
     table: Arc<Mutex<Table>>,
     /// The generation of the connection the consumer runs on, and whether it still runs.
     consuming: tokio::sync::Mutex<Option<(u64, Arc<AtomicBool>)>>,
+}
+
+/// When the reply consumer ends (or its task is dropped): marks it dead
+/// and fails the calls still waiting.
+struct Ended {
+    table: Arc<Mutex<Table>>,
+    alive: Arc<AtomicBool>,
+    queue: String,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Release);
+        let waiters: Vec<Waiter> = lock(&self.table).waiters.drain().map(|(_, w)| w).collect();
+        for w in waiters {
+            let _ = w
+                .events
+                .send(ReplyEvent::Failed(MessagingError::Connection(format!(
+                    "the reply queue {} stopped being consumed",
+                    self.queue
+                ))));
+        }
+    }
 }
 
 /// Removes a waiter when the caller stops waiting.
@@ -59,18 +81,12 @@ impl Drop for Unregister {
 }
 
 impl Replies {
-    pub fn new(
-        link: Arc<Link>,
-        topology: Topology,
-        declared: Arc<Declared>,
-        io: tokio::runtime::Handle,
-    ) -> Self {
+    pub fn new(link: Arc<Link>, topology: Topology, declared: Arc<Declared>) -> Self {
         Self {
             queue: format!("reply_{}", wire::new_id()),
             link,
             topology,
             declared,
-            io,
             table: Arc::default(),
             consuming: tokio::sync::Mutex::new(None),
         }
@@ -118,26 +134,27 @@ impl Replies {
             .await
             .map_err(|e| error("consume the reply queue", &e))?;
         let alive = Arc::new(AtomicBool::new(true));
-        let (table, flag, queue) = (self.table.clone(), alive.clone(), self.queue.clone());
-        self.io.spawn(async move {
+        let ended = Ended {
+            table: self.table.clone(),
+            alive: alive.clone(),
+            queue: self.queue.clone(),
+        };
+        // On the caller's runtime: a reply goes from lapin's I/O thread to
+        // this task and on to its caller without a stop on the driver's
+        // runtime. Should that runtime shut down, `Ended` runs, the consumer
+        // is cancelled (lapin cancels a dropped consumer) and the next call
+        // consumes again.
+        tokio::runtime::Handle::current().spawn(async move {
+            let _ended = ended;
             let _channel = channel;
             while let Some(delivery) = consumer.next().await {
                 match delivery {
-                    Ok(d) => route(&table, &d.data),
+                    Ok(d) => route(&_ended.table, &d.data),
                     Err(e) => {
-                        tracing::warn!(queue, error = %e, "reply consumer failed");
+                        tracing::warn!(queue = _ended.queue, error = %e, "reply consumer failed");
                         break;
                     }
                 }
-            }
-            flag.store(false, Ordering::Release);
-            let waiters: Vec<Waiter> = lock(&table).waiters.drain().map(|(_, w)| w).collect();
-            for w in waiters {
-                let _ = w
-                    .events
-                    .send(ReplyEvent::Failed(MessagingError::Connection(format!(
-                        "the reply queue {queue} stopped being consumed"
-                    ))));
             }
         });
         Ok((generation, alive))
