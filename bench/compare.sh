@@ -9,6 +9,7 @@
 # rabbitmqctl, and Python 3 (the venv comes from scripts/interop-venv.sh).
 # Every queue the run declares is deleted at the end.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 URL="${URL:-rabbit://guest:guest@127.0.0.1:5672/}"
@@ -19,9 +20,8 @@ work="target/bench-compare"
 mkdir -p "$work"
 
 echo "== building (release)" >&2
-cargo build -q --release -p oslo-messaging-cli -p oslo-messaging-driver-rabbit --examples --bins
+cargo build -q --release -p oslo-messaging-cli --bins
 cli=target/release/oslo-messaging
-raw=target/release/examples/raw_call_cpu
 py="$(scripts/interop-venv.sh)"
 
 # The Python simulator ships in oslo.messaging's sdist, not in its wheel.
@@ -41,15 +41,18 @@ cleanup() {
 trap cleanup EXIT
 
 json() { "$py" -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print($1)"; }
-raw_rate() { "$raw" "$@" | sed -E 's/.*: ([0-9]+)\/s.*/\1/'; }
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 
-# Ours: a server process and a client process, like the Python runs.
-# Prints the client's msg/s (calls) or the server's (casts, notifications).
-ours() { # kind topic count concurrency
+# Ours and the raw floor: a server process and a client process, like the
+# Python runs. Prints the client's msg/s (calls) or the server's (casts,
+# notifications).
+once() { # kind topic count concurrency
     local kind=$1 topic=$2 n=$3 c=$4 server=rpc-server client=(rpc-client) rate_of=client
     case $kind in
         cast) client=(rpc-client --cast); rate_of=server ;;
         notify) server=notify-server; client=(notify-client); rate_of=server ;;
+        raw-call) server=raw-server; client=(raw-client) ;;
+        raw-cast) server=raw-server; client=(raw-client --cast); rate_of=server ;;
     esac
     "$cli" --url "$URL" --topic "$topic" bench "$server" --messages "$n" --json \
         >"$work/server.json" 2>"$work/server.err" &
@@ -63,6 +66,13 @@ ours() { # kind topic count concurrency
     wait $pid
     if [[ $rate_of == client ]]; then json 'round(d["messages_per_second"])' <"$work/client.json"
     else json 'round(d["messages_per_second"])' <"$work/server.json"; fi
+}
+
+# The median of three runs (wall-clock rates move from run to run).
+ours() { # kind topic count concurrency
+    local a b c
+    a=$(once "$1" "$2_1" "$3" "$4"); b=$(once "$1" "$2_2" "$3" "$4"); c=$(once "$1" "$2_3" "$3" "$4")
+    median "$a" "$b" "$c"
 }
 
 # Python: the simulator's server (rpc-server with the threading executor,
@@ -106,10 +116,10 @@ python() { # kind topic count concurrency
 ratio() { "$py" -c "print(f'{$1/$2:.2f}x')"; }
 
 echo "== running (this takes a few minutes)" >&2
-r1=$(raw_rate "$SEQUENTIAL" 1);      o1=$(ours call "${PREFIX}_c1" "$SEQUENTIAL" 1);   p1=$(python call "${PREFIX}_pc1" "$SEQUENTIAL" 1)
-r16=$(raw_rate "$CALLS" 16);         o16=$(ours call "${PREFIX}_c16" "$CALLS" 16);     p16=$(python call "${PREFIX}_pc16" "$CALLS" 16)
-rp=$(raw_rate "$CALLS" 16 publish);  oc=$(ours cast "${PREFIX}_cast" "$CALLS" 16);     pc=$(python cast "${PREFIX}_pcast" "$CALLS" 16)
-on=$(ours notify "${PREFIX}_n" "$CALLS" 16);  pn=$(python notify "${PREFIX}_pn" "$CALLS" 16)
+r1=$(ours raw-call "${PREFIX}_r1" "$SEQUENTIAL" 1);  o1=$(ours call "${PREFIX}_c1" "$SEQUENTIAL" 1);  p1=$(python call "${PREFIX}_pc1" "$SEQUENTIAL" 1)
+r16=$(ours raw-call "${PREFIX}_r16" "$CALLS" 16);    o16=$(ours call "${PREFIX}_c16" "$CALLS" 16);    p16=$(python call "${PREFIX}_pc16" "$CALLS" 16)
+rp=$(ours raw-cast "${PREFIX}_rp" "$CALLS" 16);      oc=$(ours cast "${PREFIX}_cast" "$CALLS" 16);    pc=$(python cast "${PREFIX}_pcast" "$CALLS" 16)
+on=$(ours notify "${PREFIX}_n" "$CALLS" 16);         pn=$(python notify "${PREFIX}_pn" "$CALLS" 16)
 fake=$("$cli" --url fake:// --topic "${PREFIX}_fake" bench rpc-client --in-process-server \
     --calls 200000 --json 2>/dev/null | json 'round(d["messages_per_second"])')
 
@@ -137,7 +147,8 @@ cat <<TABLE
 Memory: idle \`bench rpc-server\` $((idle_kb / 1024)) MB RSS (target < 15 MB); a client with 10,000 calls in flight peaks at $((inflight_kb / 1024)) MB (target < 100 MB).
 
 ¹ raw floor for casts and notifications: publish with confirms, 16 publishers, consumed and acknowledged.
-Calls: raw runs client and server in one process; ours and Python run them as two processes. Python's side is the simulator's server
+Raw and ours: \`bench raw-server\`/\`raw-client\` and \`bench rpc-*\`/\`notify-*\`, client and server as two processes, median of three runs.
+Python runs once. Python's side is the simulator's server
 (rpc-server with the threading executor; notify-server), driven by our client, since the simulator's client cannot send 100-byte messages;
 calls report the client's rate, casts and notifications the server's.
 
