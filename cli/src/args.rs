@@ -225,7 +225,7 @@ pub enum BenchCommand {
     NotifyClient(NotifyClientArgs),
     /// The floor, with lapin alone (no envelope, no dispatch): consumes the
     /// queue named --topic, answers what has reply_to and acknowledges
-    RawServer(BenchServerArgs),
+    RawServer(RawServerArgs),
     /// The floor's client: publishes --payload-bytes to the queue --topic
     /// and waits for the reply (or, with --cast, the publisher confirm)
     RawClient(RawClientArgs),
@@ -285,6 +285,17 @@ pub struct RpcClientArgs {
     pub fanout: bool,
 }
 
+/// `bench raw-server`.
+#[derive(Debug, Clone, Args)]
+pub struct RawServerArgs {
+    /// How long to run, how to report.
+    #[command(flatten)]
+    pub server: BenchServerArgs,
+    /// Use the AMQP features oslo.messaging's wire format needs (the client must too)
+    #[arg(long)]
+    pub oslo_amqp: bool,
+}
+
 /// `bench raw-client`.
 #[derive(Debug, Clone, Args)]
 pub struct RawClientArgs {
@@ -294,6 +305,11 @@ pub struct RawClientArgs {
     /// Publish with confirms instead of calling (also the floor for notifications)
     #[arg(long)]
     pub cast: bool,
+    /// Use the AMQP features oslo.messaging's wire format needs: a topic
+    /// exchange, persistent messages with content type and encoding, an
+    /// expiration on calls, and replies mandatory and confirmed
+    #[arg(long)]
+    pub oslo_amqp: bool,
 }
 
 /// `bench notify-client`.

@@ -103,9 +103,9 @@ async fn bad_load_arguments_are_usage_errors_naming_the_option() {
 /// Over RabbitMQ on its own topic: a bench `server` that stops after `n`
 /// messages, then a bench `client` (with `flags`) sending `n`; both reports
 /// must count `n`, the client's with no error.
-async fn server_and_client_agree(name: &str, server: &str, client: &[&str], n: u64) {
+async fn server_and_client_agree(name: &str, server: &[&str], client: &[&str], n: u64) {
     let topic = format!("bench-{name}-{}", std::process::id());
-    let queues = match server {
+    let queues = match server[0] {
         "notify-server" => [
             "audit", "debug", "info", "warn", "error", "critical", "sample",
         ]
@@ -117,7 +117,7 @@ async fn server_and_client_agree(name: &str, server: &str, client: &[&str], n: u
     let _queues = DeleteQueues(queues);
     let n_text = n.to_string();
     let common = ["--url", RABBIT_URL, "--topic", topic.as_str(), "bench"];
-    let server_args = [&common[..], &[server, "--messages", &n_text, "--json"]].concat();
+    let server_args = [&common[..], server, &["--messages", &n_text, "--json"]].concat();
     let client_args = [&common[..], client, &["--calls", &n_text, "--json"]].concat();
 
     let mut served = Running::start(&server_args, READY_PREFIX).await;
@@ -138,7 +138,7 @@ async fn server_and_client_agree(name: &str, server: &str, client: &[&str], n: u
 async fn rabbit_rpc_server_and_client_agree_on_every_call() {
     server_and_client_agree(
         "rpc",
-        "rpc-server",
+        &["rpc-server"],
         &["rpc-client", "--concurrency", "4"],
         60,
     )
@@ -148,25 +148,34 @@ async fn rabbit_rpc_server_and_client_agree_on_every_call() {
 #[tokio::test]
 async fn rabbit_casts_all_reach_the_server() {
     let client = ["rpc-client", "--cast", "--concurrency", "8"];
-    server_and_client_agree("cast", "rpc-server", &client, 80).await;
+    server_and_client_agree("cast", &["rpc-server"], &client, 80).await;
 }
 
 #[tokio::test]
 async fn rabbit_notifications_all_reach_the_listener() {
     let client = ["notify-client", "--concurrency", "4"];
-    server_and_client_agree("notify", "notify-server", &client, 50).await;
+    server_and_client_agree("notify", &["notify-server"], &client, 50).await;
 }
 
 #[tokio::test]
 async fn raw_floor_answers_every_call() {
     let client = ["raw-client", "--concurrency", "4"];
-    server_and_client_agree("raw", "raw-server", &client, 60).await;
+    server_and_client_agree("raw", &["raw-server"], &client, 60).await;
 }
 
 #[tokio::test]
 async fn raw_floor_confirmed_publishes_all_reach_the_server() {
     let client = ["raw-client", "--cast", "--concurrency", "8"];
-    server_and_client_agree("raw-cast", "raw-server", &client, 80).await;
+    server_and_client_agree("raw-cast", &["raw-server"], &client, 80).await;
+}
+
+#[tokio::test]
+async fn raw_floor_with_oslo_amqp_features_answers_every_call_and_cast() {
+    let server = ["raw-server", "--oslo-amqp"];
+    let calls = ["raw-client", "--oslo-amqp", "--concurrency", "4"];
+    server_and_client_agree("raw-oslo", &server, &calls, 60).await;
+    let casts = ["raw-client", "--oslo-amqp", "--cast", "--concurrency", "4"];
+    server_and_client_agree("raw-oslo-cast", &server, &casts, 40).await;
 }
 
 #[tokio::test]

@@ -11,6 +11,14 @@
 //!   reply queue (no confirm: the reply proves delivery); with `--cast` it
 //!   waits for the publisher confirm instead. This is also the floor for
 //!   notifications, which are published and confirmed the same way.
+//!
+//! With `--oslo-amqp` (on both sides) the messages take the AMQP features
+//! oslo.messaging's wire format needs, still without envelope or dispatch:
+//! published to a topic exchange (`<queue>.x`) bound to the queue,
+//! persistent, with content type and encoding, calls with an expiration,
+//! and replies mandatory and confirmed (each on a task of its own, so the
+//! server keeps consuming). What separates this floor from the plain one
+//! is the broker's work for the wire format.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,16 +29,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use oslo_messaging_core::TransportUrl;
 use tokio::sync::oneshot;
 
 use super::{load, serve_until, topic, Counter};
-use crate::args::{BenchServerArgs, GlobalArgs, RawClientArgs};
+use crate::args::{GlobalArgs, RawClientArgs, RawServerArgs};
 use crate::commands::{load_config, url_for, Traffic};
 use crate::exit::CliError;
 
@@ -42,9 +50,40 @@ fn failed(what: &str) -> impl Fn(lapin::Error) -> CliError + '_ {
     move |e| CliError::Unexpected(format!("raw benchmark: cannot {what}: {e}"))
 }
 
+/// The AMQP features of oslo.messaging's wire format, or none.
+#[derive(Clone, Copy)]
+struct Amqp {
+    oslo: bool,
+}
+
+impl Amqp {
+    /// The exchange requests go to: the topic exchange, or the default one.
+    fn exchange(self, queue: &str) -> String {
+        match self.oslo {
+            true => format!("{queue}.x"),
+            false => String::new(),
+        }
+    }
+
+    /// Properties of every message (`expiration` for calls).
+    fn properties(self, expiration: bool) -> BasicProperties {
+        if !self.oslo {
+            return BasicProperties::default();
+        }
+        let p = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into());
+        match expiration {
+            true => p.with_expiration("60000".into()),
+            false => p,
+        }
+    }
+}
+
 /// Connects to the first host of the transport URL (`rabbit://` or
 /// `kombu://`), with the URL's credentials and virtual host.
-async fn connect(global: &GlobalArgs) -> Result<Connection, CliError> {
+async fn connect(global: &GlobalArgs) -> Result<Arc<Connection>, CliError> {
     let config = load_config(global, &[])?;
     let url = TransportUrl::parse(&url_for(global, &config, Traffic::Rpc)?)?;
     if !matches!(url.driver_name(), "rabbit" | "kombu") {
@@ -72,13 +111,15 @@ async fn connect(global: &GlobalArgs) -> Result<Connection, CliError> {
     };
     Connection::connect_uri(uri, ConnectionProperties::default())
         .await
+        .map(Arc::new)
         .map_err(failed("connect"))
 }
 
 /// Consumes `queue` until the connection closes: answers and acknowledges.
 async fn answer(
-    connection: &Connection,
+    connection: &Arc<Connection>,
     queue: &str,
+    amqp: Amqp,
     counter: Arc<Counter>,
 ) -> Result<tokio::task::JoinHandle<()>, CliError> {
     let channel = connection
@@ -93,6 +134,32 @@ async fn answer(
         .queue_declare(queue.into(), options, FieldTable::default())
         .await
         .map_err(failed("declare the queue"))?;
+    if amqp.oslo {
+        let exchange = amqp.exchange(queue);
+        let options = ExchangeDeclareOptions {
+            auto_delete: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(failed("declare the exchange"))?;
+        channel
+            .queue_bind(
+                queue.into(),
+                exchange.as_str().into(),
+                queue.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(failed("bind the queue"))?;
+    }
     let mut consumer = channel
         .basic_consume(
             queue.into(),
@@ -102,28 +169,25 @@ async fn answer(
         )
         .await
         .map_err(failed("consume the queue"))?;
-    let replies = connection
-        .create_channel()
-        .await
-        .map_err(failed("open a channel"))?;
+    let replies = Replies {
+        connection: connection.clone(),
+        amqp,
+        idle: Arc::default(),
+    };
     Ok(tokio::spawn(async move {
         while let Some(Ok(d)) = consumer.next().await {
             if let Some(reply_to) = d.properties.reply_to() {
-                let mut props = BasicProperties::default();
+                let mut props = amqp.properties(false);
                 if let Some(id) = d.properties.correlation_id() {
                     props = props.with_correlation_id(id.clone());
                 }
-                let sent = replies
-                    .basic_publish(
-                        "".into(),
-                        reply_to.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &d.data,
-                        props,
-                    )
-                    .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "raw-server: reply not sent");
+                let reply = (reply_to.to_string(), d.data.clone(), props);
+                match amqp.oslo {
+                    true => drop(tokio::spawn({
+                        let replies = replies.clone();
+                        async move { replies.send(reply).await }
+                    })),
+                    false => replies.send(reply).await,
                 }
             }
             if let Err(e) = d.ack(BasicAckOptions::default()).await {
@@ -134,21 +198,72 @@ async fn answer(
     }))
 }
 
+/// How the raw server replies: one channel without confirms, or confirm
+/// channels (one per reply in flight) with `--oslo-amqp`.
+#[derive(Clone)]
+struct Replies {
+    connection: Arc<Connection>,
+    amqp: Amqp,
+    idle: Arc<Mutex<Vec<Channel>>>,
+}
+
+impl Replies {
+    async fn send(&self, (reply_to, body, props): (String, Vec<u8>, BasicProperties)) {
+        let idle = lock(&self.idle).pop();
+        let channel = match idle {
+            Some(c) => c,
+            None => match self.open().await {
+                Ok(c) => c,
+                Err(e) => return tracing::warn!(error = %e, "raw-server: no reply channel"),
+            },
+        };
+        let options = BasicPublishOptions {
+            mandatory: self.amqp.oslo,
+            ..BasicPublishOptions::default()
+        };
+        let sent = channel
+            .basic_publish("".into(), reply_to.as_str().into(), options, &body, props)
+            .await;
+        let confirmed = match (sent, self.amqp.oslo) {
+            (Ok(confirm), true) => confirm.await.map(drop),
+            (sent, _) => sent.map(drop),
+        };
+        match confirmed {
+            Ok(()) => lock(&self.idle).push(channel),
+            Err(e) => tracing::warn!(error = %e, "raw-server: reply not sent"),
+        }
+    }
+
+    async fn open(&self) -> lapin::Result<Channel> {
+        let channel = self.connection.create_channel().await?;
+        if self.amqp.oslo {
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+        }
+        Ok(channel)
+    }
+}
+
 /// `bench raw-server`.
 ///
 /// # Errors
 /// Bad input, connection failures.
 pub async fn server(
     global: &GlobalArgs,
-    args: &BenchServerArgs,
+    args: &RawServerArgs,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CliError> {
     let connection = connect(global).await?;
     let queue = topic(global);
+    let amqp = Amqp {
+        oslo: args.oslo_amqp,
+    };
+    let args = &args.server;
     let counter = Counter::new(args.messages);
-    let serving = answer(&connection, &queue, counter.clone()).await?;
+    let serving = answer(&connection, &queue, amqp, counter.clone()).await?;
     let served = serve_until(args, &counter, &format!("queue={queue}"), err, shutdown).await;
     serving.abort();
     let _ = connection.close(200, "done".into()).await;
@@ -173,8 +288,11 @@ pub async fn client(
     let load = load(&args.load)?;
     let connection = connect(global).await?;
     let queue = topic(global);
+    let amqp = Amqp {
+        oslo: args.oslo_amqp,
+    };
     let serving = match args.load.in_process_server {
-        true => Some(answer(&connection, &queue, Counter::new(None)).await?),
+        true => Some(answer(&connection, &queue, amqp, Counter::new(None)).await?),
         false => None,
     };
     // One channel per sender, as the driver's publisher pool leases them.
@@ -199,6 +317,7 @@ pub async fn client(
         false => Some(consume_replies(&connection, waiting.clone()).await?),
     };
     let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let exchange = amqp.exchange(&queue);
     let body: Arc<[u8]> = vec![b'x'; load.payload_bytes].into();
     let kind = if args.cast { "cast" } else { "call" };
     let label = format!("raw-client {kind} x{}", load.concurrency);
@@ -206,6 +325,8 @@ pub async fn client(
         let send = Sender {
             pool: pool.clone(),
             waiting: waiting.clone(),
+            exchange: exchange.clone(),
+            amqp,
             queue: queue.clone(),
             reply_to: reply_to.clone(),
             body: body.clone(),
@@ -269,6 +390,8 @@ async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<St
 struct Sender {
     pool: Arc<Mutex<Vec<Channel>>>,
     waiting: Waiting,
+    exchange: String,
+    amqp: Amqp,
     queue: String,
     reply_to: Option<String>,
     body: Arc<[u8]>,
@@ -287,7 +410,7 @@ impl Sender {
     }
 
     async fn on(&self, channel: &Channel, seq: u64) -> Result<(), String> {
-        let mut props = BasicProperties::default();
+        let mut props = self.amqp.properties(self.reply_to.is_some());
         let mut reply = None;
         if let Some(reply_to) = &self.reply_to {
             let id = seq.to_string();
@@ -300,7 +423,7 @@ impl Sender {
         }
         let confirm = channel
             .basic_publish(
-                "".into(),
+                self.exchange.as_str().into(),
                 self.queue.as_str().into(),
                 BasicPublishOptions::default(),
                 &self.body,
