@@ -160,24 +160,32 @@ impl Driver for RabbitDriver {
             }
         };
         let t = &self.shared.topology;
-        let server_key;
+        let (fanout_name, server_key);
         let (exchange, routing_key, expiration, mandatory) = if target.fanout {
-            (t.fanout_exchange(topic), "", None, false)
+            fanout_name = t.fanout_exchange(topic).name;
+            (fanout_name.as_str(), "", None, false)
         } else {
             server_key = match target.server.as_deref() {
                 Some(server) => format!("{topic}.{server}"),
                 None => topic.to_owned(),
             };
             (
-                t.topic_exchange(self.exchange(target)),
+                self.exchange(target),
                 server_key.as_str(),
                 expiration,
                 options.at_least_once,
             )
         };
+        let spec = || match target.fanout {
+            true => t.fanout_exchange(topic),
+            false => t.topic_exchange(exchange),
+        };
         let msg = Outgoing {
-            declare: Declare::Exchange(&exchange),
-            exchange: &exchange.name,
+            declare: Declare::Exchange {
+                name: exchange,
+                spec: &spec,
+            },
+            exchange,
             routing_key,
             body: &body,
             properties: wire::properties(expiration),
@@ -201,10 +209,13 @@ impl Driver for RabbitDriver {
         let exchange = self.exchange(target);
         // As oslo.messaging: the default queue is declared so that
         // notifications wait for a listener instead of vanishing.
-        let queue = self.shared.topology.notification_queue(exchange, key, key);
+        let queue = || self.shared.topology.notification_queue(exchange, key, key);
         let body = wire::notification_body(context, message, format);
         let msg = Outgoing {
-            declare: Declare::Queue(&queue),
+            declare: Declare::Queue {
+                name: key,
+                spec: &queue,
+            },
             exchange,
             routing_key: key,
             body: &body,

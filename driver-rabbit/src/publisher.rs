@@ -29,14 +29,22 @@ use crate::link::{error, Link};
 use crate::options::RabbitOptions;
 use crate::topology::{declare_exchange, declare_queue, Declared, ExchangeSpec, QueueSpec};
 
-/// What to declare before publishing (once per connection).
+/// What to declare before publishing (once per connection). Named, so the
+/// usual case (declared already) costs a lookup and no allocation; the
+/// declaration is built only when it is sent.
 pub(crate) enum Declare<'a> {
     /// Nothing (the default exchange).
     Nothing,
     /// An exchange.
-    Exchange(&'a ExchangeSpec),
+    Exchange {
+        name: &'a str,
+        spec: &'a (dyn Fn() -> ExchangeSpec + Sync),
+    },
     /// A queue with its exchange and binding.
-    Queue(&'a QueueSpec),
+    Queue {
+        name: &'a str,
+        spec: &'a (dyn Fn() -> QueueSpec + Sync),
+    },
 }
 
 /// One message to publish.
@@ -49,6 +57,20 @@ pub(crate) struct Outgoing<'a> {
     pub mandatory: bool,
     /// Wait for the broker's confirm (otherwise use a channel without confirms).
     pub confirm: bool,
+}
+
+/// The exchanges (`[0]`) and queues (`[1]`) declared on the connection of
+/// `generation`.
+#[derive(Default)]
+struct DeclaredOn {
+    generation: u64,
+    names: [HashSet<String>; 2],
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Exchange = 0,
+    Queue = 1,
 }
 
 struct Idle {
@@ -65,7 +87,7 @@ pub(crate) struct Publisher {
     permits: Arc<Semaphore>,
     min_idle: usize,
     ttl: Duration,
-    declared: Mutex<(u64, HashSet<String>)>,
+    declared: Mutex<DeclaredOn>,
     names: Arc<Declared>,
 }
 
@@ -93,7 +115,7 @@ impl Publisher {
             permits: Arc::new(Semaphore::new(opts.rpc_conn_pool_size)),
             min_idle: opts.conn_pool_min_size,
             ttl: Duration::from_secs(opts.conn_pool_ttl),
-            declared: Mutex::new((0, HashSet::new())),
+            declared: Mutex::default(),
             names,
         }
     }
@@ -185,32 +207,39 @@ impl Publisher {
     }
 
     async fn declare(&self, lease: &Lease, what: &Declare<'_>) -> lapin::Result<()> {
-        let key = match what {
+        let (kind, name) = match what {
             Declare::Nothing => return Ok(()),
-            Declare::Exchange(x) => format!("x/{}", x.name),
-            Declare::Queue(q) => format!("q/{}", q.name),
+            Declare::Exchange { name, .. } => (Kind::Exchange, *name),
+            Declare::Queue { name, .. } => (Kind::Queue, *name),
         };
-        if self.is_declared(lease.generation, &key) {
+        if self.is_declared(lease.generation, kind, name) {
             return Ok(());
         }
         match what {
             Declare::Nothing => {}
-            Declare::Exchange(x) => declare_exchange(&lease.channel, x, &self.names).await?,
-            Declare::Queue(q) => declare_queue(&lease.channel, q, &self.names).await?,
+            Declare::Exchange { spec, .. } => {
+                declare_exchange(&lease.channel, &spec(), &self.names).await?;
+            }
+            Declare::Queue { spec, .. } => {
+                declare_queue(&lease.channel, &spec(), &self.names).await?;
+            }
         }
         let mut declared = lock(&self.declared);
-        if declared.0 == lease.generation {
-            declared.1.insert(key);
+        if declared.generation == lease.generation {
+            declared.names[kind as usize].insert(name.to_owned());
         }
         Ok(())
     }
 
-    fn is_declared(&self, generation: u64, key: &str) -> bool {
+    fn is_declared(&self, generation: u64, kind: Kind, name: &str) -> bool {
         let mut declared = lock(&self.declared);
-        if declared.0 != generation {
-            *declared = (generation, HashSet::new());
+        if declared.generation != generation {
+            *declared = DeclaredOn {
+                generation,
+                names: Default::default(),
+            };
         }
-        declared.1.contains(key)
+        declared.names[kind as usize].contains(name)
     }
 
     async fn lease(&self, retry: Retry, confirm: bool) -> Result<Lease> {
