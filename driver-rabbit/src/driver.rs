@@ -18,6 +18,7 @@ use crate::link::{Endpoints, IoRuntime, Link};
 use crate::listener::{NotifyListener, RpcListener};
 use crate::options::RabbitOptions;
 use crate::publisher::{Declare, Outgoing, Publisher};
+use crate::replier::Confirms;
 use crate::reply::Replies;
 use crate::subscription::Subscription;
 use crate::topology::{Declared, Topology};
@@ -30,6 +31,8 @@ pub(crate) struct RabbitShared {
     pub io: tokio::runtime::Handle,
     pub consume_link: Arc<Link>,
     pub declared: Arc<Declared>,
+    /// Checks the confirms of replies.
+    pub confirms: Confirms,
 }
 
 /// The RabbitMQ driver, wire-compatible with Python oslo.messaging.
@@ -96,6 +99,7 @@ impl RabbitDriver {
                 io: io.handle(),
                 consume_link,
                 declared,
+                confirms: Confirms::start(&io.handle()),
             }),
             publish_link,
             replies,

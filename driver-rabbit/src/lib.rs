@@ -8,8 +8,11 @@
 //!
 //! - Exchanges, queues and their flags as oslo.messaging declares them
 //!   (see the table in the `topology` module docs and `../shared/DESIGN.md`).
-//! - Every publish waits for the broker's publisher confirm; replies carry
-//!   the mandatory flag, so a missing reply queue is noticed.
+//! - Publishes are confirmed by the broker: casts and notifications wait
+//!   for their confirm; a call's request does not (its reply proves
+//!   delivery); a reply's confirm is checked after the server moved on.
+//!   Replies carry the mandatory flag, so a missing reply queue is noticed
+//!   and the reply sent again until the queue appears or time runs out.
 //! - Every `[oslo_messaging_rabbit]` option, read from configuration or the
 //!   URL query; see [`RabbitOptions`]. Options it cannot honour are refused.
 //! - Connections and consumers run on a runtime the driver owns.
@@ -34,6 +37,7 @@ mod link;
 mod listener;
 mod options;
 mod publisher;
+mod replier;
 mod reply;
 mod socket;
 mod subscription;

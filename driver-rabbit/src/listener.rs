@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -17,11 +17,12 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{Acker, Channel};
 use oslo_messaging_core::driver::{IncomingNotification, IncomingRequest, Listener, MessageHandle};
 use oslo_messaging_core::message::ReplyResult;
-use oslo_messaging_core::{MessagingError, RemoteFailure, Result};
+use oslo_messaging_core::{RemoteFailure, Result};
 
 use crate::driver::RabbitShared;
 use crate::link::error;
-use crate::publisher::{Declare, Outgoing, Publisher};
+use crate::publisher::Publisher;
+use crate::replier::Replier;
 use crate::subscription::Subscription;
 use crate::wire;
 
@@ -44,50 +45,6 @@ impl Handle {
             channel,
             settled: AtomicBool::new(false),
             replier,
-        }
-    }
-}
-
-/// Where a call's reply goes.
-struct Replier {
-    shared: Arc<RabbitShared>,
-    publisher: Arc<Publisher>,
-    reply_q: String,
-    msg_id: String,
-}
-
-impl Replier {
-    async fn send(&self, body: Vec<u8>, missing_queue_patience: Duration) -> Result<()> {
-        let msg = Outgoing {
-            declare: Declare::Nothing,
-            exchange: "",
-            routing_key: &self.reply_q,
-            body: &body,
-            properties: wire::properties(None),
-            mandatory: self.shared.opts.direct_mandatory_flag,
-            confirm: true,
-        };
-        let deadline = Instant::now() + missing_queue_patience;
-        loop {
-            match self.publisher.publish(&msg, None).await {
-                Err(MessagingError::MessageUndeliverable { .. }) if Instant::now() < deadline => {
-                    tracing::debug!(
-                        msg_id = self.msg_id,
-                        reply_q = self.reply_q,
-                        "reply queue missing; retrying"
-                    );
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(e @ MessagingError::MessageUndeliverable { .. }) => {
-                    tracing::error!(
-                        msg_id = self.msg_id,
-                        reply_q = self.reply_q,
-                        "the reply could not be sent: its queue is missing; abandoning"
-                    );
-                    return Err(e);
-                }
-                other => return other,
-            }
         }
     }
 }
@@ -130,20 +87,14 @@ impl MessageHandle for Handle {
 
     async fn reply(&self, reply: ReplyResult) -> Result<()> {
         match &self.replier {
-            Some(r) => {
-                let patience = Duration::from_secs(r.shared.opts.missing_consumer_retry_timeout());
-                r.send(wire::reply_body(&r.msg_id, &reply), patience).await
-            }
+            Some(r) => r.reply(wire::reply_body(&r.msg_id, &reply)).await,
             None => Ok(()),
         }
     }
 
     async fn heartbeat(&self) -> Result<()> {
         match &self.replier {
-            Some(r) => {
-                r.send(wire::keepalive_body(&r.msg_id), Duration::ZERO)
-                    .await
-            }
+            Some(r) => r.keep_alive().await,
             None => Ok(()),
         }
     }
@@ -161,11 +112,14 @@ pub(crate) struct RpcListener {
 
 impl RpcListener {
     fn replier(&self, reply_q: Option<String>, msg_id: Option<String>) -> Option<Replier> {
+        let opts = &self.shared.opts;
         Some(Replier {
-            shared: self.shared.clone(),
             publisher: self.publisher.clone(),
+            confirms: self.shared.confirms.clone(),
             reply_q: reply_q?,
             msg_id: msg_id?,
+            mandatory: opts.direct_mandatory_flag,
+            patience: Duration::from_secs(opts.missing_consumer_retry_timeout()),
         })
     }
 

@@ -10,7 +10,8 @@
 //! A call's request is the exception: it goes out on a channel without
 //! confirms, since the reply proves delivery and the call's timeout covers
 //! a loss (one broker round trip less per call), unless the call asks for
-//! `at_least_once`.
+//! `at_least_once`. A reply's confirm is checked later, off the server's
+//! path ([`Publisher::publish_confirm_later`], `crate::replier`).
 //!
 //! The pool keeps at most `rpc_conn_pool_size` channels; idle channels
 //! above `conn_pool_min_size` are closed after `conn_pool_ttl` seconds.
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use oslo_messaging_core::driver::Retry;
 use oslo_messaging_core::{MessagingError, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -161,19 +162,38 @@ impl Publisher {
         }
     }
 
+    /// Publishes `msg` on a confirm channel, once and without retries, and
+    /// returns the broker's confirm to check later (see [`settled`]).
+    ///
+    /// # Errors
+    /// Any failure, connection failures included (nothing is retried).
+    pub async fn publish_confirm_later(&self, msg: &Outgoing<'_>) -> Result<PublisherConfirm> {
+        let lease = self.lease(Some(0), true).await?;
+        let confirm = self.send(&lease, msg).await.map_err(|f| match f {
+            Failure::Fatal(e) | Failure::Retryable(e) => e,
+        })?;
+        self.give_back(lease);
+        Ok(confirm)
+    }
+
     async fn attempt(&self, lease: &Lease, msg: &Outgoing<'_>) -> std::result::Result<(), Failure> {
-        let classify = |what: &str, e: lapin::Error| {
-            let err = error(what, &e);
-            if e.is_amqp_soft_error() {
-                Failure::Fatal(err)
-            } else {
-                Failure::Retryable(err)
-            }
-        };
+        let outcome = self.send(lease, msg).await?.await;
+        settled(outcome, msg.exchange, msg.routing_key).map_err(|e| match e {
+            MessagingError::Connection(_) => Failure::Retryable(e),
+            e => Failure::Fatal(e),
+        })
+    }
+
+    /// Declares what `msg` needs and publishes it.
+    async fn send(
+        &self,
+        lease: &Lease,
+        msg: &Outgoing<'_>,
+    ) -> std::result::Result<PublisherConfirm, Failure> {
         self.declare(lease, &msg.declare)
             .await
             .map_err(|e| classify("declare", e))?;
-        let confirm = lease
+        lease
             .channel
             .basic_publish(
                 msg.exchange.into(),
@@ -186,24 +206,7 @@ impl Publisher {
                 msg.properties.clone(),
             )
             .await
-            .map_err(|e| classify("publish", e))?
-            .await
-            .map_err(|e| classify("publisher confirm", e))?;
-        match confirm {
-            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
-                Err(Failure::Fatal(MessagingError::MessageUndeliverable {
-                    exchange: msg.exchange.to_owned(),
-                    routing_key: msg.routing_key.to_owned(),
-                }))
-            }
-            Confirmation::Nack(None) => Err(Failure::Fatal(
-                MessagingError::MessageDeliveryFailure(format!(
-                    "the broker refused the message to exchange {:?} routing key {:?}",
-                    msg.exchange, msg.routing_key
-                )),
-            )),
-        }
+            .map_err(|e| classify("publish", e))
     }
 
     async fn declare(&self, lease: &Lease, what: &Declare<'_>) -> lapin::Result<()> {
@@ -297,6 +300,44 @@ impl Publisher {
         while idle.len() > self.min_idle && now.duration_since(idle[0].since) >= self.ttl {
             idle.remove(0);
         }
+    }
+}
+
+/// What the broker's answer to a publish means: `Ok` once it took the
+/// message; [`MessagingError::MessageUndeliverable`] when a mandatory
+/// message reached no queue; [`MessagingError::MessageDeliveryFailure`]
+/// when it refused it (or closed the channel); [`MessagingError::Connection`]
+/// when the connection failed before the answer.
+///
+/// # Errors
+/// As above.
+pub(crate) fn settled(
+    outcome: lapin::Result<Confirmation>,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<()> {
+    match outcome.map_err(|e| error("publisher confirm", &e))? {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
+            Err(MessagingError::MessageUndeliverable {
+                exchange: exchange.to_owned(),
+                routing_key: routing_key.to_owned(),
+            })
+        }
+        Confirmation::Nack(None) => Err(MessagingError::MessageDeliveryFailure(format!(
+            "the broker refused the message to exchange {exchange:?} routing key {routing_key:?}"
+        ))),
+    }
+}
+
+/// A failed declare or publish: final for a channel-level refusal
+/// (a soft error), retryable for a connection failure.
+fn classify(what: &str, e: lapin::Error) -> Failure {
+    let err = error(what, &e);
+    if e.is_amqp_soft_error() {
+        Failure::Fatal(err)
+    } else {
+        Failure::Retryable(err)
     }
 }
 
