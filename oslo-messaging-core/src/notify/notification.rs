@@ -47,9 +47,23 @@ impl NotificationMetadata {
 /// The current UTC time as oslo.messaging writes it (`str(utcnow())`),
 /// always with microseconds.
 pub(crate) fn timestamp_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%d %H:%M:%S%.6f")
-        .to_string()
+    format_timestamp(&chrono::Utc::now())
+}
+
+/// `%Y-%m-%d %H:%M:%S%.6f`, written directly: chrono's `format` parses
+/// the pattern again for every notification.
+fn format_timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        (t.nanosecond() % 1_000_000_000) / 1_000
+    )
 }
 
 /// The notification object every driver receives.
@@ -138,6 +152,26 @@ mod tests {
     use super::*;
     use crate::serializer::NoOpSerializer;
     use serde_json::json;
+
+    #[test]
+    fn timestamps_are_written_as_python_writes_utcnow() {
+        use chrono::TimeZone;
+        for (secs, nanos, text) in [
+            (0, 0, "1970-01-01 00:00:00.000000"),
+            (1_764_460_800, 5_000, "2025-11-30 00:00:00.000005"),
+            (4_102_444_799, 999_999_999, "2099-12-31 23:59:59.999999"),
+        ] {
+            let t = chrono::Utc
+                .timestamp_opt(secs, nanos)
+                .single()
+                .expect("valid");
+            assert_eq!(format_timestamp(&t), text);
+            assert_eq!(
+                format_timestamp(&t),
+                t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+            );
+        }
+    }
 
     #[test]
     fn built_message_has_python_fields() {
