@@ -20,6 +20,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use oslo_messaging_core::driver::Retry;
@@ -177,11 +179,30 @@ impl Publisher {
     }
 
     async fn attempt(&self, lease: &Lease, msg: &Outgoing<'_>) -> std::result::Result<(), Failure> {
+        if !lease.confirm {
+            return self.queue(lease, msg).await;
+        }
         let outcome = self.send(lease, msg).await?.await;
         settled(outcome, msg.exchange, msg.routing_key).map_err(|e| match e {
             MessagingError::Connection(_) => Failure::Retryable(e),
             e => Failure::Fatal(e),
         })
+    }
+
+    /// Publishes `msg` on a channel without confirms: its frames are queued
+    /// for lapin's I/O thread (on the first poll of `basic_publish`), and
+    /// the caller does not wait for them to be written, since nothing will
+    /// come back for them. A connection known to be down fails at once (and
+    /// is retried); one that fails before the frames are written loses them,
+    /// as one that fails just after would: the call's timeout covers both.
+    async fn queue(&self, lease: &Lease, msg: &Outgoing<'_>) -> std::result::Result<(), Failure> {
+        self.declare(lease, &msg.declare)
+            .await
+            .map_err(|e| classify("declare", e))?;
+        match basic_publish(lease, msg).now_or_never() {
+            Some(Err(e)) => Err(classify("publish", e)),
+            Some(Ok(_)) | None => Ok(()),
+        }
     }
 
     /// Declares what `msg` needs and publishes it.
@@ -193,18 +214,7 @@ impl Publisher {
         self.declare(lease, &msg.declare)
             .await
             .map_err(|e| classify("declare", e))?;
-        lease
-            .channel
-            .basic_publish(
-                msg.exchange.into(),
-                msg.routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: msg.mandatory,
-                    ..BasicPublishOptions::default()
-                },
-                msg.body,
-                msg.properties.clone(),
-            )
+        basic_publish(lease, msg)
             .await
             .map_err(|e| classify("publish", e))
     }
@@ -301,6 +311,24 @@ impl Publisher {
             idle.remove(0);
         }
     }
+}
+
+/// `msg` published on the lease's channel (the frames are queued on the
+/// first poll; the future ends once they are written).
+fn basic_publish<'a>(
+    lease: &'a Lease,
+    msg: &'a Outgoing<'_>,
+) -> impl std::future::Future<Output = lapin::Result<PublisherConfirm>> + 'a {
+    lease.channel.basic_publish(
+        msg.exchange.into(),
+        msg.routing_key.into(),
+        BasicPublishOptions {
+            mandatory: msg.mandatory,
+            ..BasicPublishOptions::default()
+        },
+        msg.body,
+        msg.properties.clone(),
+    )
 }
 
 /// What the broker's answer to a publish means: `Ok` once it took the
