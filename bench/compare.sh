@@ -13,8 +13,8 @@ shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 URL="${URL:-rabbit://guest:guest@127.0.0.1:5672/}"
-CALLS="${CALLS:-20000}"          # concurrent workloads
-SEQUENTIAL="${SEQUENTIAL:-5000}" # one caller
+CALLS="${CALLS:-50000}"          # concurrent workloads
+SEQUENTIAL="${SEQUENTIAL:-10000}" # one caller
 PREFIX="bench_cmp_$$"
 work="target/bench-compare"
 mkdir -p "$work"

@@ -8,7 +8,6 @@
 //! The test waits for the driver's log event that says the reply came back,
 //! so it declares the reply queue only after the first attempt failed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,16 +15,16 @@ use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptio
 use lapin::types::FieldTable;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::Driver;
-use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcServer};
-use oslo_messaging_core::{Target, Transport, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
-use serde::Deserialize;
+use oslo_messaging_core::TransportUrl;
+use oslo_messaging_driver_rabbit::admin;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
-const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+mod support;
+use support::{echo_server, main_transport, MAIN_URL};
+
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Forwards the driver's log messages to the test.
@@ -54,11 +53,6 @@ impl<S: tracing::Subscriber> Layer<S> for Forward {
     }
 }
 
-#[derive(Deserialize)]
-struct Echo {
-    value: Value,
-}
-
 /// A request in oslo.messaging's 2.0 envelope, answered to `reply_q`.
 fn request(msg_id: &str, reply_q: &str) -> Vec<u8> {
     let inner = json!({
@@ -80,23 +74,10 @@ async fn a_reply_is_sent_again_until_its_queue_appears() {
         .with(Forward(logs).with_filter(tracing_subscriber::filter::LevelFilter::DEBUG));
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
 
-    let url = TransportUrl::parse(URL).expect("url");
-    let config = Config::defaults();
-    let driver = Arc::new(RabbitDriver::new(&url, &config).expect("driver"));
-    let transport =
-        Transport::with_driver(driver.clone(), url.clone(), &config).expect("transport");
+    let (driver, transport) = main_transport();
     let topic = format!("reply_queue_{}", std::process::id());
     let reply_q = format!("{topic}_late_reply_queue");
-    let endpoint = Endpoint::builder(())
-        .method("echo", |_, _, a: Echo| async move {
-            Ok::<_, EndpointError>(a.value)
-        })
-        .build()
-        .expect("endpoint");
-    let server = RpcServer::builder(&transport, Target::server(&topic, "s1"))
-        .endpoint(endpoint)
-        .build()
-        .expect("server");
+    let server = echo_server(&transport, &topic);
     server.start().await.expect("server starts");
 
     let raw = lapin::Connection::connect(
@@ -159,7 +140,8 @@ async fn a_reply_is_sent_again_until_its_queue_appears() {
     server.wait().await.expect("wait");
     driver.cleanup().await;
     let _ = raw.close(200, "done".into()).await;
-    admin::delete(&url, &config, &driver.declared_queues(), &[])
+    let url = TransportUrl::parse(MAIN_URL).expect("url");
+    admin::delete(&url, &Config::defaults(), &driver.declared_queues(), &[])
         .await
         .expect("delete the queues");
 

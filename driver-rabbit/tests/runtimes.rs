@@ -3,23 +3,17 @@
 //! gone must still get its reply (the driver consumes the reply queue
 //! again). Against the broker at 127.0.0.1:5672; deletes its queues.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::Driver;
-use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcClient, RpcServer};
-use oslo_messaging_core::{Context, Target, Transport, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
-use serde::Deserialize;
+use oslo_messaging_core::rpc::RpcClient;
+use oslo_messaging_core::{Context, Target, TransportUrl};
+use oslo_messaging_driver_rabbit::admin;
 use serde_json::{json, Value};
 
-const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
-
-#[derive(Deserialize)]
-struct Echo {
-    value: Value,
-}
+mod support;
+use support::{echo_server, main_transport, MAIN_URL};
 
 /// One call on a runtime of its own, which is shut down afterwards.
 fn call_on_a_runtime_of_its_own(client: &RpcClient, value: i64) -> Value {
@@ -34,24 +28,11 @@ fn call_on_a_runtime_of_its_own(client: &RpcClient, value: i64) -> Value {
 
 #[test]
 fn calls_are_answered_after_the_first_callers_runtime_is_gone() {
-    let url = TransportUrl::parse(URL).expect("url");
-    let config = Config::defaults();
-    let driver = Arc::new(RabbitDriver::new(&url, &config).expect("driver"));
-    let transport =
-        Transport::with_driver(driver.clone(), url.clone(), &config).expect("transport");
+    let (driver, transport) = main_transport();
     let topic = format!("runtimes_{}", std::process::id());
     // The server lives on a runtime that stays.
     let server_runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let endpoint = Endpoint::builder(())
-        .method("echo", |_, _, a: Echo| async move {
-            Ok::<_, EndpointError>(a.value)
-        })
-        .build()
-        .expect("endpoint");
-    let server = RpcServer::builder(&transport, Target::server(&topic, "s1"))
-        .endpoint(endpoint)
-        .build()
-        .expect("server");
+    let server = echo_server(&transport, &topic);
     server_runtime
         .block_on(server.start())
         .expect("server starts");
@@ -66,7 +47,8 @@ fn calls_are_answered_after_the_first_callers_runtime_is_gone() {
         server.stop().await.expect("stop");
         server.wait().await.expect("wait");
         driver.cleanup().await;
-        admin::delete(&url, &config, &driver.declared_queues(), &[])
+        let url = TransportUrl::parse(MAIN_URL).expect("url");
+        admin::delete(&url, &Config::defaults(), &driver.declared_queues(), &[])
             .await
             .expect("delete the queues");
     });
