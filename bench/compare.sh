@@ -63,9 +63,12 @@ once() { # kind topic count concurrency
         kill -0 $pid 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
         sleep 0.1
     done
-    "$cli" --url "$URL" --topic "$topic" bench "${client[@]}" --calls "$n" \
+    "$cli" --url "$URL" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
         --concurrency "$c" --json >"$work/client.json" 2>/dev/null
     wait $pid
+    if [[ "$(json 'd["errors"]' <"$work/client.json")" != 0 ]]; then
+        echo "$kind: the client reported errors:" >&2; cat "$work/client.json" >&2; exit 1
+    fi
     if [[ $rate_of == client ]]; then json 'round(d["messages_per_second"])' <"$work/client.json"
     else json 'round(d["messages_per_second"])' <"$work/server.json"; fi
 }

@@ -115,6 +115,18 @@ async fn connect(global: &GlobalArgs) -> Result<Arc<Connection>, CliError> {
         .map_err(failed("connect"))
 }
 
+/// Closes the connection, giving up after a few seconds: lapin's close
+/// can wait forever when its I/O loop ended on an error meanwhile.
+async fn close(connection: &Connection) {
+    let closing = connection.close(200, "done".into());
+    if !matches!(
+        tokio::time::timeout(Duration::from_secs(5), closing).await,
+        Ok(Ok(()))
+    ) {
+        tracing::debug!("raw benchmark: the connection did not close cleanly");
+    }
+}
+
 /// Consumes `queue` until the connection closes: answers and acknowledges.
 async fn answer(
     connection: &Arc<Connection>,
@@ -266,7 +278,7 @@ pub async fn server(
     let serving = answer(&connection, &queue, amqp, counter.clone()).await?;
     let served = serve_until(args, &counter, &format!("queue={queue}"), err, shutdown).await;
     serving.abort();
-    let _ = connection.close(200, "done".into()).await;
+    close(&connection).await;
     served?;
     counter.report("raw-server").write(out, args.json)?;
     Ok(())
@@ -338,7 +350,7 @@ pub async fn client(
     if let Some(s) = serving {
         s.abort();
     }
-    let _ = connection.close(200, "done".into()).await;
+    close(&connection).await;
     report.write(out, args.load.json)?;
     Ok(())
 }
@@ -382,6 +394,8 @@ async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<St
                 let _ = tx.send(());
             }
         }
+        // The waiting calls fail at once rather than at their timeout.
+        lock(&waiting).clear();
     });
     Ok(name)
 }
