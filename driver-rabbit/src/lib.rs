@@ -51,6 +51,12 @@ use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::{Result, TransportUrl};
 
 pub use driver::RabbitDriver;
+
+/// Locks `m`. A panic of another holder does not make the lock unusable
+/// for the rest of the driver (the rule every module of the driver uses).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use options::{RabbitOptions, GROUP};
 
 /// The URL schemes this driver serves (`kombu` is oslo.messaging's alias).

@@ -29,6 +29,7 @@ use oslo_messaging_core::{MessagingError, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::link::{error, Link};
+use crate::lock;
 use crate::options::RabbitOptions;
 use crate::topology::{declare_exchange, declare_queue, Declared, ExchangeSpec, QueueSpec};
 
@@ -367,8 +368,4 @@ fn classify(what: &str, e: lapin::Error) -> Failure {
     } else {
         Failure::Retryable(err)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -28,6 +28,7 @@ use lapin::PublisherConfirm;
 use oslo_messaging_core::{MessagingError, Result};
 use tokio::sync::Notify;
 
+use crate::lock;
 use crate::publisher::{settled, Declare, Outgoing, Publisher};
 use crate::wire;
 
@@ -226,8 +227,4 @@ fn settle(
             tracing::warn!(msg_id = replier.msg_id, error = %e, "could not send reply");
         }
     });
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::link::{error, Link};
+use crate::lock;
 use crate::topology::{declare_queue, Declared, Topology};
 use crate::wire::{self, ReplyPart};
 
@@ -264,10 +265,6 @@ fn route(table: &Mutex<Table>, data: &[u8]) {
         Err(e) => ReplyEvent::Failed(e),
     };
     let _ = waiter.events.send(event);
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use lapin::{Channel, ExchangeKind};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use crate::lock;
 use crate::options::RabbitOptions;
 
 /// An exchange to declare.
@@ -191,10 +192,6 @@ impl Declared {
     pub fn queues(&self) -> Vec<String> {
         lock(&self.queues).iter().cloned().collect()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Declares `spec` on `channel`.
