@@ -184,10 +184,7 @@ impl Publisher {
             return self.queue(lease, msg).await;
         }
         let outcome = self.send(lease, msg).await?.await;
-        settled(outcome, msg.exchange, msg.routing_key).map_err(|e| match e {
-            MessagingError::Connection(_) => Failure::Retryable(e),
-            e => Failure::Fatal(e),
-        })
+        settled(outcome, msg.exchange, msg.routing_key).map_err(failure)
     }
 
     /// Publishes `msg` on a channel without confirms: its frames are queued
@@ -359,13 +356,17 @@ pub(crate) fn settled(
     }
 }
 
-/// A failed declare or publish: final for a channel-level refusal
-/// (a soft error), retryable for a connection failure.
+/// A failed declare or publish (see [`failure`]).
 fn classify(what: &str, e: lapin::Error) -> Failure {
-    let err = error(what, &e);
-    if e.is_amqp_soft_error() {
-        Failure::Fatal(err)
-    } else {
-        Failure::Retryable(err)
+    failure(error(what, &e))
+}
+
+/// Retryable for a connection failure ([`error`] makes lapin's hard errors
+/// [`MessagingError::Connection`]); final for anything else: a
+/// channel-level refusal, a returned or refused message.
+fn failure(e: MessagingError) -> Failure {
+    match e {
+        MessagingError::Connection(_) => Failure::Retryable(e),
+        e => Failure::Fatal(e),
     }
 }
