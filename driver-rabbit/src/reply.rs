@@ -146,13 +146,14 @@ impl Replies {
         // is cancelled (lapin cancels a dropped consumer) and the next call
         // consumes again.
         tokio::runtime::Handle::current().spawn(async move {
-            let _ended = ended;
+            // Dropped with the task, however it ends.
+            let ended = ended;
             let _channel = channel;
             while let Some(delivery) = consumer.next().await {
                 match delivery {
-                    Ok(d) => route(&_ended.table, &d.data),
+                    Ok(d) => route(&ended.table, &d.data),
                     Err(e) => {
-                        tracing::warn!(queue = _ended.queue, error = %e, "reply consumer failed");
+                        tracing::warn!(queue = ended.queue, error = %e, "reply consumer failed");
                         break;
                     }
                 }

@@ -208,12 +208,12 @@ async fn keep_consuming(
     queues: Vec<QueueSpec>,
     own: Vec<String>,
     mut session: Session,
-    mut link: Handover,
+    mut handover: Handover,
 ) {
     loop {
         tokio::select! {
-            asked = &mut link.stop => return finish(&session, &own, asked.ok()).await,
-            ended = link.ended.recv() => if ended.is_none() {
+            asked = &mut handover.stop => return finish(&session, &own, asked.ok()).await,
+            ended = handover.ended.recv() => if ended.is_none() {
                 // The listener is gone without stopping.
                 return finish(&session, &own, None).await;
             },
@@ -224,12 +224,12 @@ async fn keep_consuming(
         );
         loop {
             tokio::select! {
-                asked = &mut link.stop => return finish(&session, &own, asked.ok()).await,
+                asked = &mut handover.stop => return finish(&session, &own, asked.ok()).await,
                 started = Session::start(&shared, &queues) => match started {
                     Ok((s, consumers)) => {
                         tracing::info!("consumers resumed");
                         session = s;
-                        let _ = link.next.send(consumers);
+                        let _ = handover.next.send(consumers);
                         break;
                     }
                     Err(e) => {
