@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::lock;
 use super::stats::Report;
 
 /// How much to send.
@@ -128,12 +129,6 @@ where
         elapsed,
         load.payload_bytes,
     )
-}
-
-fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
-    tally
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Microseconds from 1 µs to an hour, 3 significant digits.

@@ -76,6 +76,11 @@ fn load(args: &LoadArgs) -> Result<Load, CliError> {
     })
 }
 
+/// Locks `m`; a panicked sender or server task does not make it unusable.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The simulator's message: `[seq, cargo, client_ts, 0, 0]`.
 fn message(seq: u64, cargo: &str) -> Value {
     json!([seq, cargo, unix_seconds(), 0, 0])
@@ -111,10 +116,7 @@ impl Counter {
     fn count(&self) {
         let now = Instant::now();
         self.first.get_or_init(|| now);
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
+        *lock(&self.last) = Some(now);
         let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
         if self.limit == Some(n) {
             self.reached.notify_one();
@@ -139,10 +141,7 @@ impl Counter {
     /// The server's report: the rate between the first and last message.
     fn report(&self, workload: &str) -> Report {
         let n = self.received.load(Ordering::SeqCst);
-        let last = *self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = *lock(&self.last);
         let span = match (self.first.get(), last) {
             (Some(first), Some(last)) => last.duration_since(*first),
             _ => Duration::ZERO,

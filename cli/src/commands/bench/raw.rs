@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -37,7 +38,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use oslo_messaging_core::TransportUrl;
 use tokio::sync::oneshot;
 
-use super::{load, serve_until, topic, Counter};
+use super::{load, lock, serve_until, topic, Counter};
 use crate::args::{GlobalArgs, RawClientArgs, RawServerArgs};
 use crate::commands::{load_config, url_for, Traffic};
 use crate::exit::CliError;
@@ -188,12 +189,18 @@ async fn answer(
     };
     Ok(tokio::spawn(async move {
         while let Some(Ok(d)) = consumer.next().await {
-            if let Some(reply_to) = d.properties.reply_to() {
+            let Delivery {
+                data,
+                properties,
+                acker,
+                ..
+            } = d;
+            if let Some(reply_to) = properties.reply_to() {
                 let mut props = amqp.properties(false);
-                if let Some(id) = d.properties.correlation_id() {
+                if let Some(id) = properties.correlation_id() {
                     props = props.with_correlation_id(id.clone());
                 }
-                let reply = (reply_to.to_string(), d.data.clone(), props);
+                let reply = (reply_to.to_string(), data, props);
                 match amqp.oslo {
                     true => drop(tokio::spawn({
                         let replies = replies.clone();
@@ -202,7 +209,7 @@ async fn answer(
                     false => replies.send(reply).await,
                 }
             }
-            if let Err(e) = d.ack(BasicAckOptions::default()).await {
+            if let Err(e) = acker.ack(BasicAckOptions::default()).await {
                 tracing::warn!(error = %e, "raw-server: ack failed");
             }
             counter.count();
@@ -322,7 +329,6 @@ pub async fn client(
         }
         channels.push(channel);
     }
-    let pool = Arc::new(Mutex::new(channels));
     let waiting: Waiting = Arc::default();
     let reply_to = match args.cast {
         true => None,
@@ -330,21 +336,22 @@ pub async fn client(
     };
     let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let exchange = amqp.exchange(&queue);
-    let body: Arc<[u8]> = vec![b'x'; load.payload_bytes].into();
+    let body = vec![b'x'; load.payload_bytes];
     let kind = if args.cast { "cast" } else { "call" };
     let label = format!("raw-client {kind} x{}", load.concurrency);
+    let sender = Arc::new(Sender {
+        pool: Mutex::new(channels),
+        waiting,
+        exchange,
+        amqp,
+        queue,
+        reply_to,
+        body,
+        timeout,
+    });
     let report = super::load::drive(&load, &label, err, move |seq| {
-        let send = Sender {
-            pool: pool.clone(),
-            waiting: waiting.clone(),
-            exchange: exchange.clone(),
-            amqp,
-            queue: queue.clone(),
-            reply_to: reply_to.clone(),
-            body: body.clone(),
-            timeout,
-        };
-        async move { send.run(seq).await }
+        let sender = sender.clone();
+        async move { sender.run(seq).await }
     })
     .await;
     if let Some(s) = serving {
@@ -400,15 +407,15 @@ async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<St
     Ok(name)
 }
 
-/// One message's send.
+/// What every send shares.
 struct Sender {
-    pool: Arc<Mutex<Vec<Channel>>>,
+    pool: Mutex<Vec<Channel>>,
     waiting: Waiting,
     exchange: String,
     amqp: Amqp,
     queue: String,
     reply_to: Option<String>,
-    body: Arc<[u8]>,
+    body: Vec<u8>,
     timeout: Duration,
 }
 
@@ -460,8 +467,4 @@ impl Sender {
             },
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
