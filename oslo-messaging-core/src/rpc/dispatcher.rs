@@ -81,32 +81,62 @@ impl Dispatcher {
     }
 
     /// Run the request and return what goes back to the caller.
+    ///
+    /// Every request that fails is logged as Python's `RPCServer` logs it
+    /// (`oslo_messaging/rpc/server.py`, `_process_incoming`): at error
+    /// level, "Exception during message handling", with the method,
+    /// namespace, version and the failure's class, module and message;
+    /// except an expected exception (`expected_exceptions`) and a missing
+    /// method whose name ends in `_ignore_errors`, which are logged at
+    /// debug level.
     pub async fn dispatch(&self, context: Context, message: RpcMessage) -> ReplyResult {
+        let RpcMessage {
+            method,
+            args,
+            namespace,
+            version,
+        } = message;
+        let (namespace, version) = (namespace.as_deref(), version.as_deref());
+        tracing::debug!(%method, namespace, version, "received RPC request");
+        match self.run(context, &method, namespace, version, args).await {
+            Ok(result) => Ok(result),
+            Err(Failed { failure, expected }) => {
+                log_failure(&failure, expected, &method, namespace, version);
+                Err(failure)
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        context: Context,
+        method: &str,
+        namespace: Option<&str>,
+        version: Option<&str>,
+        args: Map<String, Value>,
+    ) -> Result<Value, Failed> {
         let context = self.serializer.deserialize_context(context);
-        let method = message.method.as_str();
-        let requested = match message.version.as_deref() {
+        let requested = match version {
             None => Version::DEFAULT,
             Some(v) => match v.parse::<Version>() {
                 Ok(v) => v,
-                Err(e) => return Err(unsupported_version(method, v, &e.to_string())),
+                Err(e) => return Err(unsupported_version(method, v, &e.to_string()).into()),
             },
         };
         if !self.policy.allows(method) {
-            return Err(no_such_method(method));
+            return Err(no_such_method(method).into());
         }
         let mut namespace_matched = false;
         let found = self.endpoints.iter().find(|endpoint| {
-            let matches = endpoint
-                .target()
-                .accepts_namespace(message.namespace.as_deref())
+            let matches = endpoint.target().accepts_namespace(namespace)
                 && endpoint.version().can_serve(requested);
             namespace_matched |= matches;
             matches && endpoint.has_method(method)
         });
         if let Some(endpoint) = found {
-            let args = self.deserialize_args(&context, message.args)?;
+            let args = self.deserialize_args(&context, args)?;
             let Some(run) = endpoint.invoke(method, context.clone(), args) else {
-                return Err(no_such_method(method));
+                return Err(no_such_method(method).into());
             };
             return match run.await {
                 Ok(v) => self.serializer.serialize_entity(&context, v).map_err(|e| {
@@ -115,15 +145,21 @@ impl Dispatcher {
                         classes::BUILTINS,
                         e.to_string(),
                     ))
+                    .into()
                 }),
-                Err(e) => Err(log_failure(endpoint, method, e)),
+                Err(e) => {
+                    let expected = e.is_expected() || endpoint.expects(&e.failure().class);
+                    Err(Failed {
+                        failure: e.into_failure(),
+                        expected,
+                    })
+                }
             };
         }
-        let version = message.version.as_deref().unwrap_or("1.0");
         if namespace_matched {
-            Err(no_such_method(method))
+            Err(no_such_method(method).into())
         } else {
-            Err(unsupported_version(method, version, ""))
+            Err(unsupported_version(method, version.unwrap_or("1.0"), "").into())
         }
     }
 
@@ -131,7 +167,7 @@ impl Dispatcher {
         &self,
         context: &Context,
         args: Map<String, Value>,
-    ) -> Result<Map<String, Value>, Box<RemoteFailure>> {
+    ) -> Result<Map<String, Value>, Failed> {
         args.into_iter()
             .map(|(k, v)| {
                 self.serializer
@@ -143,20 +179,45 @@ impl Dispatcher {
                             classes::BUILTINS,
                             e.to_string(),
                         ))
+                        .into()
                     })
             })
             .collect()
     }
 }
 
-fn log_failure(endpoint: &Endpoint, method: &str, e: EndpointError) -> Box<RemoteFailure> {
-    let f = e.failure();
-    if e.is_expected() || endpoint.expects(&f.class) {
-        tracing::debug!(method, class = %f.class, "expected exception in RPC method: {}", f.message);
-    } else {
-        tracing::error!(method, class = %f.class, module = %f.module, "exception in RPC method: {}", f.message);
+/// A failed request: what goes back to the caller, and whether the
+/// endpoint declared it expected.
+struct Failed {
+    failure: Box<RemoteFailure>,
+    expected: bool,
+}
+
+impl From<Box<RemoteFailure>> for Failed {
+    fn from(failure: Box<RemoteFailure>) -> Self {
+        Failed {
+            failure,
+            expected: false,
+        }
     }
-    e.into_failure()
+}
+
+/// The one rule for logging a failed request; see [`Dispatcher::dispatch`].
+fn log_failure(
+    f: &RemoteFailure,
+    expected: bool,
+    method: &str,
+    namespace: Option<&str>,
+    version: Option<&str>,
+) {
+    let (class, module, message) = (&f.class, &f.module, &f.message);
+    if expected {
+        tracing::debug!(method, namespace, version, %class, %module, "Expected exception during message handling: {message}");
+    } else if f.class == classes::NO_SUCH_METHOD && method.ends_with("_ignore_errors") {
+        tracing::debug!(method, namespace, version, "Method {method} not found");
+    } else {
+        tracing::error!(method, namespace, version, %class, %module, "Exception during message handling: {message}");
+    }
 }
 
 fn no_such_method(method: &str) -> Box<RemoteFailure> {
@@ -196,3 +257,7 @@ fn ping_endpoint() -> Endpoint {
         .build()
         .unwrap_or_else(|_| unreachable!("the ping endpoint has the default version"))
 }
+
+#[cfg(test)]
+#[path = "dispatcher_tests.rs"]
+mod tests;
