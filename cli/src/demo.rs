@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use num_bigint::BigInt;
 use oslo_messaging_core::rpc::{Endpoint, EndpointError};
 use oslo_messaging_core::Result;
 use serde::Deserialize;
@@ -49,8 +50,9 @@ fn seconds(seconds: f64) -> std::result::Result<Duration, EndpointError> {
 /// The demo endpoint, with `namespace` and `version` (default: none, `1.0`).
 ///
 /// * `echo(value)` returns `value`;
-/// * `add(a, b)` returns `a + b` (integers stay integers; overflow raises
-///   `OverflowError`);
+/// * `add(a, b)` returns `a + b` as Python does: two integers add exactly,
+///   whatever their size (`2**64 + 1` is `18446744073709551617`); with a
+///   float the sum is a float (a non-finite one raises `OverflowError`);
 /// * `fail(message)` raises `builtins.ValueError(message)`;
 /// * `sleep(seconds)` waits (without blocking the runtime), then returns null;
 /// * `block(seconds)` blocks the thread that runs it with
@@ -98,11 +100,12 @@ pub fn endpoint(namespace: Option<&str>, version: Option<&str>) -> Result<Endpoi
 }
 
 fn add(a: &Number, b: &Number) -> std::result::Result<Value, EndpointError> {
-    if let (Some(a), Some(b)) = (a.as_i64(), b.as_i64()) {
-        return a
-            .checked_add(b)
-            .map(Value::from)
-            .ok_or_else(|| EndpointError::new("OverflowError", "integer addition overflowed"));
+    if let (Some(a), Some(b)) = (integer(a), integer(b)) {
+        let sum = (a + b).to_string();
+        return sum
+            .parse::<Number>()
+            .map(Value::Number)
+            .map_err(|e| EndpointError::new("OverflowError", format!("cannot encode {sum}: {e}")));
     }
     let (a, b) = (
         a.as_f64().unwrap_or(f64::NAN),
@@ -111,6 +114,16 @@ fn add(a: &Number, b: &Number) -> std::result::Result<Value, EndpointError> {
     Number::from_f64(a + b)
         .map(Value::Number)
         .ok_or_else(|| EndpointError::new("OverflowError", "the sum is not a finite number"))
+}
+
+/// `n` as an integer of any size, when it was written as one (no fraction
+/// or exponent, as Python's `json` writes an `int`).
+fn integer(n: &Number) -> Option<BigInt> {
+    let text = n.to_string();
+    if text.contains(['.', 'e', 'E']) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -126,10 +139,16 @@ mod tests {
     }
 
     #[test]
-    fn add_keeps_integers_and_reports_overflow() {
+    fn add_is_exact_for_integers_of_any_size_as_in_python() {
+        let big = |text: &str| text.parse::<Number>().expect("number");
         assert_eq!(add(&n(json!(2)), &n(json!(40))).ok(), Some(json!(42)));
         assert_eq!(add(&n(json!(0.5)), &n(json!(1))).ok(), Some(json!(1.5)));
-        let e = add(&n(json!(i64::MAX)), &n(json!(1))).expect_err("overflows");
+        let sum = add(&big("9223372036854775808"), &n(json!(1))).expect("2**63 + 1");
+        assert_eq!(sum.to_string(), "9223372036854775809");
+        let sum =
+            add(&big("-340282366920938463463374607431768211456"), &big("1")).expect("-2**128 + 1");
+        assert_eq!(sum.to_string(), "-340282366920938463463374607431768211455");
+        let e = add(&big("1e308"), &big("1e308")).expect_err("not finite");
         assert_eq!(e.failure().class, "OverflowError");
     }
 

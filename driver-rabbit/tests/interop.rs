@@ -8,12 +8,13 @@
 
 mod interop_support;
 
+use interop_support::roles::{py_call, py_result, python_server, RustServer};
 use interop_support::{run_peer, rust_transport, unique, within, Peer, QueueCleanup, PATIENCE};
-use oslo_messaging_core::conformance::{context, test_endpoint, ProbeHandles};
+use oslo_messaging_core::conformance::context;
 use oslo_messaging_core::notify::Notification;
 use oslo_messaging_core::{
     Context, MessagingError, NotificationEndpoint, NotificationListener, NotificationResult,
-    Notifier, Priority, RpcClient, RpcServer, Target, Transport,
+    Notifier, Priority, RpcClient, Target, Transport,
 };
 use oslo_messaging_driver_rabbit as _;
 use serde_json::{json, Value};
@@ -49,78 +50,6 @@ fn notification_contexts(user: &str) -> (Context, Context) {
     let mut expected = sent.clone();
     expected.insert("auth_token".into(), Value::Null);
     (sent, expected)
-}
-
-async fn python_server(topic: &str, server: &str) -> Peer {
-    Peer::start("serve", topic, &["--server", server]).await
-}
-
-struct RustServer {
-    server: RpcServer,
-    probe: ProbeHandles,
-}
-
-impl RustServer {
-    /// The conformance test endpoint (`add`, `echo`, `context`, `whoami`
-    /// returning the server name, `fail`, `record`) on `topic`/`server`.
-    async fn start(transport: &Transport, topic: &str, server: &str) -> RustServer {
-        let (endpoint, probe) = test_endpoint(server, None, "1.3");
-        let server = RpcServer::builder(transport, Target::server(topic, server))
-            .endpoint(endpoint)
-            .build()
-            .expect("server builds");
-        within("Rust server start", server.start())
-            .await
-            .expect("Rust server starts");
-        RustServer { server, probe }
-    }
-
-    /// The next value a `record` cast brought, with the server that got it.
-    async fn next_record(&mut self) -> (String, Value) {
-        within(
-            "a record cast on the Rust server",
-            self.probe.records.recv(),
-        )
-        .await
-        .expect("records channel open")
-    }
-
-    async fn stop(self) {
-        within("Rust server stop", self.server.stop())
-            .await
-            .expect("stop");
-        within("Rust server wait", self.server.wait())
-            .await
-            .expect("wait");
-    }
-}
-
-/// `peer.py call`: the line it printed (`{"result": ..}` or `{"error": ..}`).
-async fn py_call(
-    cleanup: &QueueCleanup,
-    topic: &str,
-    ctx: &Context,
-    method: &str,
-    args: Value,
-) -> Value {
-    let extra = [
-        "--method".to_owned(),
-        method.to_owned(),
-        "--args".to_owned(),
-        args.to_string(),
-        "--context".to_owned(),
-        Value::Object(ctx.clone()).to_string(),
-        "--timeout".to_owned(),
-        PATIENCE.as_secs().to_string(),
-    ];
-    run_peer(cleanup, "call", topic, &extra).await
-}
-
-fn py_result(line: Value) -> Value {
-    match line.get("result") {
-        Some(v) => v.clone(),
-        None => panic!("expected a result, got {line}"),
-    }
 }
 
 /// `peer.py cast` of `record(value)`, fanned out or not.

@@ -2,6 +2,8 @@
 //! the venv, a spawned Python peer speaking JSON lines, and a guard that
 //! deletes every queue a test declared.
 
+pub mod roles;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -148,6 +148,44 @@ pub async fn context_travels_with_request(h: &Harness) {
     shutdown(h, &s).await;
 }
 
+/// Integers of any size stay exact and objects keep their key order, in
+/// arguments, results and the context, as Python's `json` keeps them.
+pub async fn json_values_keep_exact_integers_and_key_order(h: &Harness) {
+    let t = h.transport().await;
+    let topic = h.unique("topic");
+    let s = serve(h, &t, Target::server(&topic, "s1"), "async").await;
+    let client = RpcClient::new(&t, Target::topic(&topic));
+    let value = exact_json_sample();
+    let echoed = within(
+        h,
+        "echo",
+        client.call(&context("u"), "echo", json!({ "value": value })),
+    )
+    .await
+    .expect("echo");
+    assert_eq!(echoed.to_string(), value.to_string(), "the value as sent");
+    let mut ctx = context("u");
+    ctx.insert("quota".into(), value.clone());
+    let got = within(h, "call", client.call(&ctx, "context", json!({})))
+        .await
+        .expect("context");
+    assert_eq!(
+        got.to_string(),
+        Value::Object(ctx).to_string(),
+        "the context as sent"
+    );
+    shutdown(h, &s).await;
+}
+
+/// Integers past 64 bits, a float, and keys out of alphabetical order at
+/// every depth: what a Python service may send (`2**64`, `-2**70`, ...).
+/// Its text is also Python's `json.dumps` of it, so tests compare texts.
+pub fn exact_json_sample() -> Value {
+    let text = r#"{"zeta": 18446744073709551616, "alpha": -1180591620717411303424,
+        "mid": {"y": 9223372036854775808, "b": [340282366920938463463374607431768211456, 0.5]}}"#;
+    serde_json::from_str(text).unwrap_or_else(|e| unreachable!("the sample is valid JSON: {e}"))
+}
+
 /// Servers on one topic share its queue, taking turns.
 pub async fn topic_queue_is_shared_round_robin(h: &Harness) {
     let t = h.transport().await;

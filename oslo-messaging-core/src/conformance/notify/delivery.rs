@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// A payload keeps its integers exact and its key order.
+pub async fn notify_payload_keeps_exact_integers_and_key_order(h: &Harness) {
+    let t = h.transport().await;
+    let topic = h.unique("notify_exact");
+    let (tx, mut rx) = unbounded_channel();
+    let l = listen(&t, &topic, vec![recorder("all", &tx).build()], |b| b).await;
+    let n = notifier(&t, "messagingv2", &topic, "conformance.host1");
+    let payload = crate::conformance::rpc::exact_json_sample();
+    n.notify(
+        &ctx(json!({"user": "alice"})),
+        Priority::Info,
+        "compute.exact",
+        payload.clone(),
+    )
+    .await
+    .expect("sent");
+    let got = recv_n(h, &mut rx, 1, "the notification").await;
+    assert_eq!(got[0].1.payload.to_string(), payload.to_string());
+    shutdown(&l).await;
+}
+
 /// Every priority arrives with publisher, event type, payload, context and metadata.
 pub async fn notify_every_priority_arrives_with_fields(h: &Harness) {
     let t = h.transport().await;
