@@ -7,6 +7,7 @@
 //! | 2 | no reply in time (`MessagingError::MessagingTimeout`) |
 //! | 3 | delivery or connection failure, or any other runtime failure |
 //! | 64 | bad input (`EX_USAGE`): command line, JSON, URL, scheme, option, config file |
+//! | 130, 143 | stopped by SIGINT, SIGTERM (128 + the signal's number; not `serve`, `listen` and the bench servers, which exit 0) |
 //!
 //! Exit status 2 is a timeout, so usage errors do not use clap's usual 2
 //! but `EX_USAGE` from `sysexits.h`.
@@ -17,6 +18,8 @@ use std::process::ExitCode;
 
 use oslo_messaging_core::MessagingError;
 
+use crate::signal::Signal;
+
 /// The exit status table as `--help` shows it.
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
@@ -24,7 +27,8 @@ Exit status:
   1   the remote endpoint raised an error (its class and message go to stderr)
   2   timed out waiting for a reply
   3   delivery or connection failure, or another runtime failure
-  64  bad input (EX_USAGE): arguments, JSON, transport URL, scheme, options, config file";
+  64  bad input (EX_USAGE): arguments, JSON, transport URL, scheme, options, config file
+  130 stopped by SIGINT, 143 stopped by SIGTERM (what the command declared is deleted first)";
 
 /// How the command ended; [`code`](Self::code) is the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,8 @@ pub enum Status {
     Failure,
     /// 64 (`EX_USAGE`): bad input.
     Usage,
+    /// 128 + the signal's number: stopped by a signal.
+    Interrupted(Signal),
 }
 
 impl Status {
@@ -50,6 +56,7 @@ impl Status {
             Status::Timeout => 2,
             Status::Failure => 3,
             Status::Usage => 64,
+            Status::Interrupted(signal) => signal.exit_code(),
         }
     }
 }
@@ -66,6 +73,7 @@ pub fn status_for(error: &MessagingError) -> Status {
         MessagingError::Remote(_) => Status::Remote,
         MessagingError::MessagingTimeout { .. } => Status::Timeout,
         MessagingError::MessageDeliveryFailure(_)
+        | MessagingError::BrokerRefused { .. }
         | MessagingError::MessageUndeliverable { .. }
         | MessagingError::Connection(_) => Status::Failure,
         MessagingError::InvalidTransportUrl(_)
@@ -90,6 +98,8 @@ pub enum CliError {
     Output(std::io::Error),
     /// The command ran but the answer was not the expected one.
     Unexpected(String),
+    /// A signal stopped the command before it finished.
+    Interrupted(Signal),
 }
 
 impl CliError {
@@ -99,6 +109,7 @@ impl CliError {
             CliError::Usage(_) => Status::Usage,
             CliError::Messaging(e) => status_for(e),
             CliError::Output(_) | CliError::Unexpected(_) => Status::Failure,
+            CliError::Interrupted(signal) => Status::Interrupted(*signal),
         }
     }
 
@@ -120,6 +131,7 @@ impl fmt::Display for CliError {
             CliError::Messaging(e) => write!(f, "error: {e}"),
             CliError::Output(e) => write!(f, "error: cannot write output: {e}"),
             CliError::Unexpected(m) => write!(f, "error: {m}"),
+            CliError::Interrupted(signal) => write!(f, "stopped by {signal}"),
         }
     }
 }
@@ -157,6 +169,10 @@ mod tests {
                 routing_key: "k".into(),
             },
             MessagingError::Connection("x".into()),
+            MessagingError::BrokerRefused {
+                operation: "declare exchange \"x\"".into(),
+                reason: "PRECONDITION_FAILED".into(),
+            },
             MessagingError::MalformedMessage("x".into()),
             MessagingError::ServerState("x".into()),
         ] {
@@ -184,6 +200,11 @@ mod tests {
         .map(|s| s.code())
         .collect();
         assert_eq!(codes, [0, 1, 2, 3, 64]);
+        let stopped = CliError::Interrupted(Signal::Terminate);
+        assert_eq!(
+            (stopped.status().code(), stopped.to_string()),
+            (143, "stopped by SIGTERM".into())
+        );
     }
 
     #[test]

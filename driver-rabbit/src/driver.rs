@@ -271,10 +271,13 @@ impl Driver for RabbitDriver {
         Ok(Box::new(NotifyListener { sub }))
     }
 
+    /// Opens both connections, then publishes a probe message (see
+    /// `Publisher::probe`) so that a broker refusing publishers (a resource
+    /// alarm) shows as `blocked` in [`health`](Driver::health) at once.
     async fn connect(&self, retry: Retry) -> Result<()> {
         self.publish_link.connection(retry).await?;
         self.shared.consume_link.connection(retry).await?;
-        Ok(())
+        self.publisher.probe(retry).await
     }
 
     fn health(&self) -> Health {

@@ -81,11 +81,7 @@ pub(crate) struct Endpoints {
 impl std::fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(
-                self.uris
-                    .iter()
-                    .map(|u| format!("{}:{}", u.authority.host, u.authority.port)),
-            )
+            .entries(self.uris.iter().map(host_of))
             .finish()
     }
 }
@@ -374,21 +370,44 @@ impl Link {
         )
     }
 
+    /// Completes once the broker blocks this connection
+    /// (`connection.blocked`: a resource alarm holds back its publishes).
+    pub async fn blocked(&self) {
+        let mut rx = self.inner.state.subscribe();
+        // The sender lives in `inner`, as long as `self`.
+        let _ = rx.wait_for(|s| s.blocked).await;
+    }
+
     /// Closes the connection and stops the supervisor.
+    ///
+    /// A connection the broker blocks is not asked to close: while a
+    /// resource alarm is on, the broker does not read from it, so the close
+    /// handshake would only wait out its time limit. Its socket is shut
+    /// down at once instead (the broker drops the connection).
     pub async fn close(&self) {
         self.inner.closing.send_replace(true);
-        let connection = self.inner.state.borrow().connection.clone();
+        let (connection, blocked) = {
+            let s = self.inner.state.borrow();
+            (s.connection.clone(), s.blocked)
+        };
         if let Some(c) = connection {
-            let closed = tokio::time::timeout(
-                Duration::from_secs(5),
-                c.close(200, "closed by the driver".into()),
-            )
-            .await;
-            if !matches!(closed, Ok(Ok(()))) {
+            if blocked {
                 tracing::debug!(
                     purpose = self.inner.purpose,
-                    "the connection did not close cleanly"
+                    "the broker blocks this connection: closing it without the close handshake"
                 );
+            } else {
+                let closed = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    c.close(200, "closed by the driver".into()),
+                )
+                .await;
+                if !matches!(closed, Ok(Ok(()))) {
+                    tracing::debug!(
+                        purpose = self.inner.purpose,
+                        "the connection did not close cleanly"
+                    );
+                }
             }
             // The watcher ends when the connection does; make sure it does.
             if c.status().connected() {
@@ -435,8 +454,15 @@ impl Inner {
     }
 }
 
-fn host_of(uri: &AMQPUri) -> String {
-    format!("{}:{}", uri.authority.host, uri.authority.port)
+/// `host:port` of `uri` for health, logs and errors; an IPv6 address in
+/// brackets (`[::1]:5672`), as in a URL.
+pub(crate) fn host_of(uri: &AMQPUri) -> String {
+    let host = &uri.authority.host;
+    if host.contains(':') {
+        format!("[{host}]:{}", uri.authority.port)
+    } else {
+        format!("{host}:{}", uri.authority.port)
+    }
 }
 
 /// The supervisor: connect, watch, reconnect, until the link is closed.
@@ -641,13 +667,20 @@ fn jitter() -> Duration {
     Duration::from_millis(fastrand::u64(..250))
 }
 
-/// Maps a lapin error into the framework's error: a broker's refusal of
-/// one operation is a delivery failure, anything else a connection error.
-pub(crate) fn error(what: &str, e: &lapin::Error) -> MessagingError {
+/// Maps a lapin error from `operation` (which names its object, e.g.
+/// `declare exchange "nova"`) into the framework's error: the broker's
+/// refusal of the operation (a channel exception) is
+/// [`MessagingError::BrokerRefused`], anything else a connection error.
+/// Publishing a message has its own mapping (`publisher::delivery_error`):
+/// a refused message is a delivery failure.
+pub(crate) fn error(operation: &str, e: &lapin::Error) -> MessagingError {
     if e.is_amqp_soft_error() {
-        MessagingError::MessageDeliveryFailure(format!("{what}: {e}"))
+        MessagingError::BrokerRefused {
+            operation: operation.to_owned(),
+            reason: e.to_string(),
+        }
     } else {
-        MessagingError::Connection(format!("{what}: {e}"))
+        MessagingError::Connection(format!("{operation}: {e}"))
     }
 }
 
@@ -672,11 +705,7 @@ mod tests {
 
         let url = TransportUrl::parse("rabbit://nova:s3cret@r1:5673,r2/nova").expect("url");
         let e = Endpoints::new(&url, &opts).expect("endpoints");
-        let mut hosts: Vec<String> = e
-            .uris()
-            .iter()
-            .map(|u| format!("{}:{}", u.authority.host, u.authority.port))
-            .collect();
+        let mut hosts: Vec<String> = e.uris().iter().map(host_of).collect();
         hosts.sort();
         assert_eq!(hosts, ["r1:5673", "r2:5672"]);
         assert!(e
@@ -687,6 +716,17 @@ mod tests {
             !format!("{e:?}").contains("s3cret"),
             "Debug shows hosts only"
         );
+
+        let url = TransportUrl::parse("rabbit://[::1]:13401,[2001:db8::2]/").expect("url");
+        let e = Endpoints::new(&url, &opts).expect("endpoints");
+        let mut hosts: Vec<String> = e.uris().iter().map(host_of).collect();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            ["[2001:db8::2]:5672", "[::1]:13401"],
+            "IPv6 in brackets"
+        );
+        assert_eq!(format!("{e:?}").matches("[::1]:13401").count(), 1);
     }
 
     #[test]

@@ -33,6 +33,12 @@ use crate::lock;
 use crate::options::RabbitOptions;
 use crate::topology::{declare_exchange, declare_queue, Declared, ExchangeSpec, QueueSpec};
 
+/// The routing key of [`Publisher::probe`]'s message (no queue has it).
+const PROBE_ROUTING_KEY: &str = "oslo_messaging.probe";
+
+/// How long [`Publisher::probe`] waits for the broker's answer.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What to declare before publishing (once per connection). Named, so the
 /// usual case (declared already) costs a lookup and no allocation; the
 /// declaration is built only when it is sent.
@@ -165,6 +171,54 @@ impl Publisher {
         }
     }
 
+    /// Publishes an empty message to the default exchange with a routing
+    /// key no queue has (the broker drops it) and waits until the broker
+    /// confirms it or blocks the connection. The broker sends
+    /// `connection.blocked` only to connections that publish during a
+    /// resource alarm, so this is how a fresh connection learns that the
+    /// broker refuses publishers; the health snapshot then says `blocked`.
+    /// Waits at most [`PROBE_TIMEOUT`].
+    ///
+    /// # Errors
+    /// Connection failures (after `retry`); the broker's refusal (e.g. no
+    /// write permission on the default exchange); no confirm in time.
+    pub async fn probe(&self, retry: Retry) -> Result<()> {
+        let lease = self.lease(retry, true).await?;
+        let msg = Outgoing {
+            declare: Declare::Nothing,
+            exchange: "",
+            routing_key: PROBE_ROUTING_KEY,
+            body: b"",
+            properties: BasicProperties::default(),
+            mandatory: false,
+            confirm: true,
+        };
+        let confirmed = async {
+            let confirm = basic_publish(&lease, &msg)
+                .await
+                .map_err(|e| delivery_error(msg.exchange, msg.routing_key, &e))?;
+            settled(confirm.await, msg.exchange, msg.routing_key)
+        };
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
+            tokio::select! {
+                confirmed = confirmed => confirmed.map(|()| true),
+                () = self.link.blocked() => Ok(false),
+            }
+        })
+        .await
+        .map_err(|_| {
+            MessagingError::MessageDeliveryFailure(format!(
+                "the broker neither confirmed nor blocked a probe message within {}s",
+                PROBE_TIMEOUT.as_secs()
+            ))
+        })?;
+        // A channel with a publish held back by the broker is not reused.
+        if answer? {
+            self.give_back(lease);
+        }
+        Ok(())
+    }
+
     /// Publishes `msg` on a confirm channel, once and without retries, and
     /// returns the broker's confirm to check later (see [`settled`]).
     ///
@@ -194,11 +248,9 @@ impl Publisher {
     /// is retried); one that fails before the frames are written loses them,
     /// as one that fails just after would: the call's timeout covers both.
     async fn queue(&self, lease: &Lease, msg: &Outgoing<'_>) -> std::result::Result<(), Failure> {
-        self.declare(lease, &msg.declare)
-            .await
-            .map_err(|e| classify("declare", e))?;
+        self.declare(lease, &msg.declare).await.map_err(failure)?;
         match basic_publish(lease, msg).now_or_never() {
-            Some(Err(e)) => Err(classify("publish", e)),
+            Some(Err(e)) => Err(failure(delivery_error(msg.exchange, msg.routing_key, &e))),
             Some(Ok(_)) | None => Ok(()),
         }
     }
@@ -209,15 +261,13 @@ impl Publisher {
         lease: &Lease,
         msg: &Outgoing<'_>,
     ) -> std::result::Result<PublisherConfirm, Failure> {
-        self.declare(lease, &msg.declare)
-            .await
-            .map_err(|e| classify("declare", e))?;
+        self.declare(lease, &msg.declare).await.map_err(failure)?;
         basic_publish(lease, msg)
             .await
-            .map_err(|e| classify("publish", e))
+            .map_err(|e| failure(delivery_error(msg.exchange, msg.routing_key, &e)))
     }
 
-    async fn declare(&self, lease: &Lease, what: &Declare<'_>) -> lapin::Result<()> {
+    async fn declare(&self, lease: &Lease, what: &Declare<'_>) -> Result<()> {
         let (kind, name) = match what {
             Declare::Nothing => return Ok(()),
             Declare::Exchange { name, .. } => (Kind::Exchange, *name),
@@ -342,7 +392,7 @@ pub(crate) fn settled(
     exchange: &str,
     routing_key: &str,
 ) -> Result<()> {
-    match outcome.map_err(|e| error("publisher confirm", &e))? {
+    match outcome.map_err(|e| delivery_error(exchange, routing_key, &e))? {
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
         Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
             Err(MessagingError::MessageUndeliverable {
@@ -356,14 +406,23 @@ pub(crate) fn settled(
     }
 }
 
-/// A failed declare or publish (see [`failure`]).
-fn classify(what: &str, e: lapin::Error) -> Failure {
-    failure(error(what, &e))
+/// A failed publish of a message to `exchange` with `routing_key`: the
+/// broker's refusal (a channel exception, e.g. `NOT_FOUND` for a missing
+/// exchange) is a [`MessagingError::MessageDeliveryFailure`] naming them,
+/// anything else a connection error.
+fn delivery_error(exchange: &str, routing_key: &str, e: &lapin::Error) -> MessagingError {
+    let what = format!("publish to exchange {exchange:?} with routing key {routing_key:?}");
+    match error(&what, e) {
+        MessagingError::BrokerRefused { operation, reason } => {
+            MessagingError::MessageDeliveryFailure(format!("{operation}: {reason}"))
+        }
+        other => other,
+    }
 }
 
 /// Retryable for a connection failure ([`error`] makes lapin's hard errors
-/// [`MessagingError::Connection`]); final for anything else: a
-/// channel-level refusal, a returned or refused message.
+/// [`MessagingError::Connection`]); final for anything else: a refused
+/// declaration, a returned or refused message.
 fn failure(e: MessagingError) -> Failure {
     match e {
         MessagingError::Connection(_) => Failure::Retryable(e),

@@ -114,14 +114,13 @@ impl Replies {
         let channel = connection
             .create_channel()
             .await
-            .map_err(|e| error("open the reply channel", &e))?;
+            .map_err(|e| error("open a channel for the reply queue", &e))?;
         declare_queue(
             &channel,
             &self.topology.reply_queue(&self.queue),
             &self.declared,
         )
-        .await
-        .map_err(|e| error("declare the reply queue", &e))?;
+        .await?;
         let mut consumer = channel
             .basic_consume(
                 self.queue.as_str().into(),
@@ -133,7 +132,8 @@ impl Replies {
                 self.topology.consumer_arguments(),
             )
             .await
-            .map_err(|e| error("consume the reply queue", &e))?;
+            .map_err(|e| error(&format!("consume queue {:?}", self.queue), &e))?;
+        tracing::debug!(queue = self.queue, "consuming the reply queue");
         let alive = Arc::new(AtomicBool::new(true));
         let ended = Ended {
             table: self.table.clone(),

@@ -160,9 +160,7 @@ impl Session {
         let mut streams = SelectAll::new();
         let mut consumed = HashSet::new();
         for q in queues {
-            declare_queue(&channel, q, &shared.declared)
-                .await
-                .map_err(|e| error(&format!("declare queue {:?}", q.name), &e))?;
+            declare_queue(&channel, q, &shared.declared).await?;
             // A pool's queue is bound once per target but consumed once.
             if !consumed.insert(q.name.as_str()) {
                 continue;

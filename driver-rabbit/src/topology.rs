@@ -16,6 +16,9 @@ use lapin::{Channel, ExchangeKind};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use oslo_messaging_core::Result;
+
+use crate::link::error;
 use crate::lock;
 use crate::options::RabbitOptions;
 
@@ -197,13 +200,14 @@ impl Declared {
 /// Declares `spec` on `channel`.
 ///
 /// # Errors
-/// The broker's refusal (for example a declaration that conflicts with an
-/// existing exchange); the channel is closed by the broker then.
+/// [`MessagingError::BrokerRefused`] naming the exchange (for example a
+/// declaration that conflicts with an existing exchange; the broker closes
+/// the channel then); a connection error.
 pub(crate) async fn declare_exchange(
     channel: &Channel,
     spec: &ExchangeSpec,
     declared: &Declared,
-) -> lapin::Result<()> {
+) -> Result<()> {
     if spec.name.is_empty() {
         return Ok(());
     }
@@ -225,17 +229,19 @@ pub(crate) async fn declare_exchange(
             FieldTable::default(),
         )
         .await
+        .map_err(|e| error(&format!("declare exchange {:?}", spec.name), &e))
 }
 
 /// Declares the queue of `spec`, its exchange and its binding.
 ///
 /// # Errors
-/// As [`declare_exchange`].
+/// As [`declare_exchange`], naming the exchange, the queue or the binding
+/// that was refused.
 pub(crate) async fn declare_queue(
     channel: &Channel,
     spec: &QueueSpec,
     declared: &Declared,
-) -> lapin::Result<()> {
+) -> Result<()> {
     if let Some((exchange, _)) = &spec.binding {
         declare_exchange(channel, exchange, declared).await?;
     }
@@ -250,7 +256,8 @@ pub(crate) async fn declare_queue(
             },
             spec.arguments.clone(),
         )
-        .await?;
+        .await
+        .map_err(|e| error(&format!("declare queue {:?}", spec.name), &e))?;
     if let Some((exchange, key)) = &spec.binding {
         channel
             .queue_bind(
@@ -260,7 +267,16 @@ pub(crate) async fn declare_queue(
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                error(
+                    &format!(
+                        "bind queue {:?} to exchange {:?} with routing key {key:?}",
+                        spec.name, exchange.name
+                    ),
+                    &e,
+                )
+            })?;
     }
     Ok(())
 }

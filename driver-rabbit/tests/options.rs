@@ -188,14 +188,25 @@ async fn durable_option_reaches_the_broker() {
         .await
         .expect("cleanup");
     let (conflict, sent) = outcome;
-    let conflict = conflict.expect("non-durable declaration of a durable exchange is refused");
-    assert!(
-        conflict.to_string().contains("inequivalent arg 'durable'"),
-        "{conflict}"
-    );
-    let sent = sent.expect("non-durable exchange declaration is refused");
-    assert!(
-        matches!(sent, MessagingError::MessageDeliveryFailure(_)),
-        "{sent}"
-    );
+    // Both name what was refused (declaring the exchange), in the error
+    // kind for a refused operation, not a delivery failure of a message.
+    let declaring = format!("declare exchange {:?}", format!("{topic}_x"));
+    for (what, e) in [
+        ("the server's declaration", conflict),
+        ("the cast's declaration", sent),
+    ] {
+        let e = e.unwrap_or_else(|| panic!("{what} of a non-durable exchange is refused"));
+        match &e {
+            MessagingError::BrokerRefused { operation, reason } => {
+                assert_eq!(operation, &declaring, "{what}: {e}");
+                assert!(reason.contains("inequivalent arg 'durable'"), "{what}: {e}");
+            }
+            other => panic!("{what}: expected BrokerRefused, got {other:?}"),
+        }
+        assert!(
+            e.to_string()
+                .starts_with(&format!("the broker refused to {declaring}: ")),
+            "{e}"
+        );
+    }
 }

@@ -86,6 +86,21 @@ pub enum MessagingError {
         routing_key: String,
     },
 
+    /// The broker refused an operation other than delivering a message
+    /// (an AMQP channel exception such as `PRECONDITION_FAILED`,
+    /// `NOT_FOUND` or `ACCESS_REFUSED`): declaring an exchange or a queue
+    /// with arguments that conflict with an existing one, binding,
+    /// consuming. Retrying does not help; the `reason` is the broker's text,
+    /// which names the argument in conflict.
+    #[error("the broker refused to {operation}: {reason}")]
+    BrokerRefused {
+        /// What was refused, naming its object: `declare exchange "nova"`,
+        /// `declare queue "compute.host1"`, `consume queue "compute"`.
+        operation: String,
+        /// The broker's reply code and text.
+        reason: String,
+    },
+
     /// A message received from the transport could not be understood.
     #[error("malformed message: {0}")]
     MalformedMessage(String),
