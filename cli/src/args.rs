@@ -1,8 +1,17 @@
 //! The command line: global options and one subcommand each for call, cast,
 //! ping, notify, listen, serve and health. Values are checked while parsing, so bad
 //! input is a one-line usage error (exit status 64), never a panic.
+//!
+//! Wherever JSON is taken (call and cast's JSON_OBJECT, notify's
+//! PAYLOAD_JSON, `--context`), the value may also be `@FILE` (the file's
+//! contents) or `-` (all of standard input, for one value per command line),
+//! as with curl and grpcurl: see [`JsonSource`].
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -24,6 +33,9 @@ pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
 
 /// `oslo-messaging`: call, cast, ping, notify, listen, serve and health over
 /// oslo.messaging transports.
+///
+/// Parse a command line with [`Cli::parse_command_line`], which enforces
+/// that only one JSON value comes from standard input (see [`JsonSource`]).
 #[derive(Debug, Parser)]
 #[command(
     name = "oslo-messaging",
@@ -33,7 +45,10 @@ pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
     long_about = "The operator's tool for oslo.messaging, like grpcurl: call and cast RPC \
 methods, ping a service, send and listen to notifications, run a demo server, or check connection health.\n\n\
 The transport URL is --url, else the config file's [DEFAULT] transport_url, else \
-$OS_TRANSPORT_URL, else rabbit://guest:guest@localhost:5672/. Passwords are never printed.",
+$OS_TRANSPORT_URL, else rabbit://guest:guest@localhost:5672/. Passwords are never printed.\n\n\
+Wherever JSON is taken (JSON_OBJECT, PAYLOAD_JSON, --context), @FILE reads it from FILE and \
+- from standard input (one value per command line), for payloads too big for the command \
+line: a value starting with @ is always a file name.",
     after_help = EXIT_STATUS_HELP
 )]
 pub struct Cli {
@@ -43,6 +58,22 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses one command line (`args[0]` is the program name): clap's
+    /// `try_parse_from`, with the rule that at most one JSON value of it is
+    /// `-` (standard input).
+    ///
+    /// # Errors
+    /// clap's error for bad input (the JSON value parsers' included).
+    pub fn parse_command_line<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        one_command_line(|| Cli::try_parse_from(args))
+    }
 }
 
 /// Options every subcommand takes (they may come before or after it).
@@ -91,7 +122,8 @@ else rabbit://guest:guest@localhost:5672/]"
         help = "Seconds to wait for a reply (call, ping) [default: [DEFAULT] rpc_response_timeout, 60]"
     )]
     pub timeout: Option<Duration>,
-    /// Request context, a JSON object, e.g. '{"user": "admin"}'
+    /// Request context, a JSON object, e.g. '{"user": "admin"}'; @FILE reads
+    /// it from FILE, - from standard input
     #[arg(long, global = true, value_name = "JSON", value_parser = parse_json_object)]
     pub context: Option<Map<String, Value>>,
     /// Connection retries when sending (call, cast, ping, notify) or connecting (health); -1 retries forever
@@ -129,7 +161,8 @@ pub enum Command {
     Call {
         /// The method to call
         method: String,
-        /// Keyword arguments, a JSON object, e.g. '{"a": 1, "b": 2}' [default: {}]
+        /// Keyword arguments, a JSON object, e.g. '{"a": 1, "b": 2}'; @FILE reads
+        /// it from FILE, - from standard input [default: {}]
         #[arg(value_name = "JSON_OBJECT", value_parser = parse_json_object)]
         args: Option<Map<String, Value>>,
     },
@@ -138,7 +171,8 @@ pub enum Command {
     Cast {
         /// The method to cast
         method: String,
-        /// Keyword arguments, a JSON object [default: {}]
+        /// Keyword arguments, a JSON object, e.g. '{"a": 1}'; @FILE reads it
+        /// from FILE, - from standard input [default: {}]
         #[arg(value_name = "JSON_OBJECT", value_parser = parse_json_object)]
         args: Option<Map<String, Value>>,
         /// Send to every server on the topic
@@ -163,7 +197,8 @@ pub enum Command {
         /// Notification format
         #[arg(long, default_value = "messagingv2", value_parser = ["messagingv2", "messaging"])]
         driver: String,
-        /// The payload, any JSON value
+        /// The payload, any JSON value, e.g. '{"k": 1}'; @FILE reads it from
+        /// FILE, - from standard input
         #[arg(value_name = "PAYLOAD_JSON", value_parser = parse_json)]
         payload: Value,
     },
@@ -192,14 +227,17 @@ Exit status: 0 after a clean stop; 3 on a runtime failure; 64 on bad input.")]
         #[arg(long, value_enum, value_name = "FLAVOR", default_value_t = RuntimeFlavor::MultiThread)]
         runtime: RuntimeFlavor,
     },
-    /// Connect now and print the connections' health as one JSON line; exit 0 when all are connected
+    /// Connect now and print the connections' health as one JSON line; exit 0 when all are connected and none is blocked
     #[command(
         after_help = "Prints {\"connections\": [{\"purpose\", \"state\", \"host\", \
 \"reconnects\", \"last_error\", \"blocked\"}, ...]} on stdout, also when not connected. \
-Drivers without connections (fake://) list none, which counts as connected.\n\n\
-Exit status:\n  0   every connection is connected\n  \
-3   not connected (the error goes to stderr as one line)\n  \
-64  bad input (EX_USAGE): arguments, transport URL, scheme, options, config file"
+Drivers without connections (fake://) list none, which counts as connected. Over RabbitMQ \
+it publishes one probe message (to no queue) so that a broker refusing publishers (a memory \
+or disk alarm) shows as \"blocked\": true.\n\n\
+Exit status:\n  0   every connection is connected and none is blocked\n  \
+3   not connected, or the broker blocks publishing (the reason goes to stderr as one line)\n  \
+64  bad input (EX_USAGE): arguments, transport URL, scheme, options, config file\n  \
+130, 143  stopped by SIGINT, SIGTERM"
     )]
     Health,
     /// Benchmarks, compatible with oslo.messaging's tools/simulator.py
@@ -210,16 +248,33 @@ Exit status:\n  0   every connection is connected\n  \
 
 /// `oslo-messaging bench ...`: servers and clients that measure, speaking
 /// what oslo.messaging's `tools/simulator.py` speaks, so either side can be
-/// Python. Without `--topic`/`--server`: the simulator's `profiler_topic`
-/// and `profiler_server`.
+/// Python. Without `--topic`/`--server`, both sides use the simulator's
+/// `profiler_topic` and `profiler_server`; a client given `--topic` alone
+/// sends to the topic (any server of it). A server that received nothing
+/// says so, and reports no duration and no rate.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// An RPC server with the simulator's endpoint, info(message), which
     /// answers the message with its server timestamp set
+    ///
+    /// It serves --topic [default: profiler_topic] as --server [default:
+    /// profiler_server]: it gets what is sent to the topic and what is sent
+    /// to its server name. A server that received nothing says so on stderr
+    /// and reports no duration and no rate (null with --json).
     RpcServer(BenchServerArgs),
     /// Calls (or casts) info(message) and prints msg/s and latency
+    ///
+    /// Where it sends: with neither --topic nor --server, to the simulator's
+    /// profiler_topic and profiler_server (what `bench rpc-server` and
+    /// simulator.py serve by default); with --topic alone, to the topic, so
+    /// any server of it answers, whatever its --server; with --server, to
+    /// that server of the topic. Calls that time out come with a hint, on
+    /// stderr and in the report, naming where they were sent.
     RpcClient(RpcClientArgs),
     /// A notification listener on --topic that counts what it receives
+    ///
+    /// A listener that received nothing says so on stderr and reports no
+    /// duration and no rate (null with --json).
     NotifyServer(BenchServerArgs),
     /// Sends info notifications (event type compute.start) to --topic
     NotifyClient(NotifyClientArgs),
@@ -340,25 +395,132 @@ impl Cli {
     }
 }
 
-/// Parses a JSON value.
-///
-/// # Errors
-/// The JSON error, as one line.
-pub fn parse_json(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
+/// Where the text of a JSON argument comes from. The one rule, for every
+/// argument that takes JSON ([`JsonSource::of`]): `-` is standard input, a
+/// value starting with `@` names a file, anything else is the JSON itself.
+/// No JSON text is `-` or starts with `@`, so there is no ambiguity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonSource<'a> {
+    /// The argument is the JSON text.
+    Inline(&'a str),
+    /// `@PATH`: the contents of the file at PATH.
+    File(&'a Path),
+    /// `-`: all of standard input; one value per command line at most.
+    Stdin,
 }
 
-/// Parses a JSON object (keyword arguments, contexts).
+thread_local! {
+    /// Inside a command-line parse ([`one_command_line`]): whether a value
+    /// already came from standard input. `None` outside one.
+    static STDIN_TAKEN: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Runs `parse` as one command line: at most one of its JSON values may
+/// come from standard input. Nests (the outer scope is restored).
+fn one_command_line<R>(parse: impl FnOnce() -> R) -> R {
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STDIN_TAKEN.with(|taken| taken.set(self.0));
+        }
+    }
+    let _restore = Restore(STDIN_TAKEN.with(|taken| taken.replace(Some(false))));
+    parse()
+}
+
+impl<'a> JsonSource<'a> {
+    /// Where `arg` says its JSON comes from.
+    pub fn of(arg: &'a str) -> Self {
+        if arg == "-" {
+            Self::Stdin
+        } else if let Some(path) = arg.strip_prefix('@') {
+            Self::File(Path::new(path))
+        } else {
+            Self::Inline(arg)
+        }
+    }
+
+    /// The JSON text: the argument itself, or what the file or standard
+    /// input holds.
+    ///
+    /// # Errors
+    /// One line: the file cannot be read (naming it and the OS error), `@`
+    /// without a path, standard input cannot be read or was already taken by
+    /// another value of the same command line.
+    pub fn read(self) -> Result<Cow<'a, [u8]>, String> {
+        match self {
+            Self::Inline(text) => Ok(Cow::Borrowed(text.as_bytes())),
+            Self::File(path) if path.as_os_str().is_empty() => {
+                Err("@ must be followed by a file name, e.g. @args.json".into())
+            }
+            Self::File(path) => std::fs::read(path)
+                .map(Cow::Owned)
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            Self::Stdin => {
+                let taken = STDIN_TAKEN.with(|taken| match taken.get() {
+                    Some(true) => true,
+                    Some(false) => {
+                        taken.set(Some(true));
+                        false
+                    }
+                    None => false,
+                });
+                if taken {
+                    return Err(
+                        "only one value per command line can be - (standard input); \
+                                give the others as @FILE or inline"
+                            .into(),
+                    );
+                }
+                let mut text = Vec::new();
+                std::io::stdin()
+                    .lock()
+                    .read_to_end(&mut text)
+                    .map_err(|e| format!("cannot read standard input: {e}"))?;
+                Ok(Cow::Owned(text))
+            }
+        }
+    }
+
+    /// `problem` as an error that names where the JSON came from.
+    fn error(self, problem: &str) -> String {
+        match self {
+            Self::Inline(_) => problem.to_owned(),
+            Self::File(path) => format!("{}: {problem}", path.display()),
+            Self::Stdin => format!("standard input: {problem}"),
+        }
+    }
+
+    /// Reads and parses the JSON.
+    fn parse(self) -> Result<Value, String> {
+        let text = self.read()?;
+        serde_json::from_slice(&text).map_err(|e| self.error(&format!("not valid JSON: {e}")))
+    }
+}
+
+/// Parses a JSON value given as `arg`: the JSON itself, `@FILE` or `-`
+/// (see [`JsonSource`]).
 ///
 /// # Errors
-/// Invalid JSON, or JSON that is not an object.
-pub fn parse_json_object(text: &str) -> Result<Map<String, Value>, String> {
-    match parse_json(text)? {
+/// The JSON cannot be read, or is not valid (naming the file or standard
+/// input it came from), as one line.
+pub fn parse_json(arg: &str) -> Result<Value, String> {
+    JsonSource::of(arg).parse()
+}
+
+/// Parses a JSON object (keyword arguments, contexts) given as `arg`: the
+/// JSON itself, `@FILE` or `-` (see [`JsonSource`]).
+///
+/// # Errors
+/// As [`parse_json`], or JSON that is not an object.
+pub fn parse_json_object(arg: &str) -> Result<Map<String, Value>, String> {
+    let source = JsonSource::of(arg);
+    match source.parse()? {
         Value::Object(map) => Ok(map),
-        other => Err(format!(
+        other => Err(source.error(&format!(
             "expected a JSON object such as {{\"key\": \"value\"}}, got {}",
             kind(&other)
-        )),
+        ))),
     }
 }
 
@@ -440,6 +602,142 @@ mod tests {
         }
         assert!(parse_version("1.2").is_ok());
         assert!(parse_version("1").is_err());
+    }
+
+    /// A file in the temporary directory, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, contents: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "oslo-messaging-cli-args-{}-{name}",
+                std::process::id()
+            ));
+            std::fs::write(&path, contents).expect("write the temporary file");
+            Self(path)
+        }
+
+        fn at(&self) -> String {
+            format!("@{}", self.0.display())
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_json_source_rule() {
+        assert_eq!(JsonSource::of("-"), JsonSource::Stdin);
+        assert_eq!(
+            JsonSource::of("@dir/a.json"),
+            JsonSource::File(Path::new("dir/a.json"))
+        );
+        assert_eq!(JsonSource::of("@-"), JsonSource::File(Path::new("-")));
+        for inline in ["{}", " -", "--", "\"@x\"", "[\"-\"]"] {
+            assert_eq!(JsonSource::of(inline), JsonSource::Inline(inline));
+        }
+        assert!(parse_json("@")
+            .unwrap_err()
+            .contains("followed by a file name"));
+    }
+
+    #[test]
+    fn json_from_a_file_is_the_files_json_exactly() {
+        // Key order, big and precise numbers, escapes, and 1 MiB: the parsed
+        // value is the file's, and prints back as the same text.
+        let text = format!(
+            r#"{{"z":1,"a":[12345678901234567890123,1.00000000000000000001,-0.0,null],"s":"é\n\"","big":"{}"}}"#,
+            "x".repeat(1024 * 1024)
+        );
+        let file = TempFile::new("exact.json", &text);
+        let parsed = parse_json_object(&file.at()).expect("parses");
+        let expected: Map<String, Value> = serde_json::from_str(&text).expect("valid");
+        // (assert! rather than assert_eq!: no MiB-long failure messages)
+        assert!(parsed == expected, "not the file's JSON");
+        let printed = serde_json::to_string(&parsed).expect("prints");
+        assert!(printed == text, "prints back differently");
+        assert!(parse_json(&file.at()) == Ok(Value::Object(expected.clone())));
+
+        // Every argument that takes JSON takes the file.
+        let cli = Cli::try_parse_from([
+            "oslo-messaging",
+            "--context",
+            &file.at(),
+            "call",
+            "m",
+            &file.at(),
+        ])
+        .expect("parses");
+        assert!(cli.global.context.as_ref() == Some(&expected), "--context");
+        match cli.command {
+            Command::Call { args, .. } => assert!(args.as_ref() == Some(&expected), "JSON_OBJECT"),
+            _ => panic!("not a call"),
+        }
+        let cli = Cli::try_parse_from([
+            "oslo-messaging",
+            "notify",
+            "--publisher-id",
+            "p",
+            "--event-type",
+            "e",
+            &file.at(),
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Notify { payload, .. } => {
+                assert!(payload == Value::Object(expected), "PAYLOAD_JSON");
+            }
+            _ => panic!("not a notify"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let missing = std::env::temp_dir().join(format!(
+            "oslo-messaging-cli-args-{}-missing.json",
+            std::process::id()
+        ));
+        let e = parse_json(&format!("@{}", missing.display())).unwrap_err();
+        assert!(
+            e.starts_with(&format!("cannot read {}: ", missing.display())),
+            "{e}"
+        );
+        let bad = TempFile::new("bad.json", "{\"a\": }");
+        let e = parse_json(&bad.at()).unwrap_err();
+        assert!(
+            e.starts_with(&format!("{}: not valid JSON: ", bad.0.display())),
+            "{e}"
+        );
+        let array = TempFile::new("array.json", "[1]");
+        let e = parse_json_object(&array.at()).unwrap_err();
+        assert!(
+            e.starts_with(&format!("{}: expected a JSON object", array.0.display())),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn standard_input_serves_one_value_per_command_line() {
+        // Standard input already taken in this command line: refused
+        // before reading anything.
+        let second = one_command_line(|| {
+            STDIN_TAKEN.with(|taken| taken.set(Some(true)));
+            JsonSource::Stdin.read().map(|_| ())
+        });
+        assert!(second
+            .unwrap_err()
+            .starts_with("only one value per command line can be -"));
+        // Every parse is a command line of its own.
+        assert_eq!(STDIN_TAKEN.with(Cell::get), None);
+        one_command_line(|| {
+            assert_eq!(STDIN_TAKEN.with(Cell::get), Some(false));
+            let _ = Cli::try_parse_from(["oslo-messaging", "ping"]);
+            assert_eq!(STDIN_TAKEN.with(Cell::get), Some(false), "restored");
+        });
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! | 2 | a call got no reply in time (`MessagingError::MessagingTimeout`) |
 //! | 3 | `MessageDeliveryFailure`, `MessageUndeliverable`, `Connection`, and other runtime failures |
 //! | 64 | bad input (`EX_USAGE`): arguments, JSON, a JSON value that is not an object, priority, transport URL, unknown scheme, options, config file |
+//! | 130, 143 | stopped by SIGINT, SIGTERM (see [`signal`]) |
 //!
 //! Usage errors take 64, not clap's usual 2, because 2 means a timeout.
 //! Every error is one line on stderr starting with `oslo-messaging: `.
@@ -36,8 +37,10 @@
 //! ## Embedding and testing
 //!
 //! [`run`] parses arguments and runs the command in-process, writing to the
-//! given output and error streams; `serve` and `listen` stop when the
-//! `shutdown` future completes (the binary passes [`shutdown_signal`]).
+//! given output and error streams; every command stops when the `shutdown`
+//! future completes (the binary passes [`shutdown_signal`]): `serve`,
+//! `listen` and the bench servers cleanly, with status 0; the others at
+//! once, closing their transport first, with the signal's status.
 //! Commands run on the caller's runtime; the binary runs each on the one
 //! [`build_runtime`] makes (`serve --runtime current-thread`: a
 //! current-thread runtime, otherwise a multi-thread one).
@@ -72,16 +75,18 @@ pub mod args;
 pub mod commands;
 pub mod demo;
 pub mod exit;
+pub mod signal;
 
 use std::ffi::OsString;
 use std::future::Future;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::error::ErrorKind;
-use clap::Parser;
 
 pub use args::{Cli, Command, GlobalArgs, RuntimeFlavor};
 pub use exit::{status_for, CliError, Status};
+use signal::clean_stop;
+pub use signal::{shutdown_signal, Signal};
 
 // Both drivers are reached only through URL schemes: keep them linked.
 use oslo_messaging_driver_fake as _;
@@ -101,7 +106,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
+    match Cli::parse_command_line(args) {
         Ok(cli) => Ok(cli),
         Err(e) => match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -129,22 +134,24 @@ where
 }
 
 /// Runs a parsed command; errors are reported on `err` as one line.
-/// `serve` and `listen` stop when `shutdown` completes.
+/// Every command stops when `shutdown` completes (see [`signal`]).
 pub async fn execute(
     cli: Cli,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = Signal> + Send,
 ) -> Status {
     let global = &cli.global;
     let result = match cli.command {
-        Command::Call { method, args } => commands::call::run(global, &method, args, out).await,
+        Command::Call { method, args } => {
+            commands::call::run(global, &method, args, out, shutdown).await
+        }
         Command::Cast {
             method,
             args,
             fanout,
-        } => commands::cast::run(global, &method, args, fanout).await,
-        Command::Ping => commands::ping::run(global, out).await,
+        } => commands::cast::run(global, &method, args, fanout, shutdown).await,
+        Command::Ping => commands::ping::run(global, out, shutdown).await,
         Command::Notify {
             publisher_id,
             event_type,
@@ -159,7 +166,7 @@ pub async fn execute(
                 driver: &driver,
                 payload,
             };
-            commands::notify::run(global, args).await
+            commands::notify::run(global, args, shutdown).await
         }
         Command::Listen {
             pool,
@@ -171,10 +178,12 @@ pub async fn execute(
                 count,
                 priorities: priority,
             };
-            commands::listen::run(global, args, out, err, shutdown).await
+            commands::listen::run(global, args, out, err, clean_stop(shutdown)).await
         }
-        Command::Serve { runtime: _ } => commands::serve::run(global, err, shutdown).await,
-        Command::Health => commands::health::run(global, out).await,
+        Command::Serve { runtime: _ } => {
+            commands::serve::run(global, err, clean_stop(shutdown)).await
+        }
+        Command::Health => commands::health::run(global, out, shutdown).await,
         Command::Bench(command) => commands::bench::run(global, command, out, err, shutdown).await,
     };
     match result {
@@ -191,7 +200,7 @@ pub async fn run<I, T>(
     args: I,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = Signal> + Send,
 ) -> Status
 where
     I: IntoIterator<Item = T>,
@@ -227,45 +236,10 @@ pub fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: a log file or pipe gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
-/// called (inside a tokio runtime), so a signal sent right after is caught.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).ok();
-        let mut terminate = signal(SignalKind::terminate()).ok();
-        async move {
-            let interrupt = async {
-                match interrupt.as_mut() {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending().await,
-                }
-            };
-            let terminate = async {
-                match terminate.as_mut() {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = interrupt => {}
-                () = terminate => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
 }

@@ -6,174 +6,11 @@
 //! pid; the queues each test declares are deleted at its end (also when it
 //! fails) with the driver's `admin::delete`.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 mod support;
+use support::binary::{cli, cli_on, text, unique, Running, GUARD};
 use support::DeleteQueues;
-
-// The transport URL the CLI uses.
-use support::RABBIT_URL as URL;
-/// A guard against hanging forever when something is broken; never a
-/// synchronization delay (every wait below is for an event).
-const GUARD: Duration = Duration::from_secs(60);
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_oslo-messaging"))
-}
-
-/// A name unique to this test run.
-fn unique(name: &str) -> String {
-    format!("cli-bin-{}-{name}", std::process::id())
-}
-
-/// Runs the CLI to its end.
-fn cli(args: &[&str]) -> Output {
-    cli_on(URL, args)
-}
-
-/// Runs the CLI to its end on transport `url`.
-fn cli_on(url: &str, args: &[&str]) -> Output {
-    let output = bin()
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("guest:guest"),
-        "password in output: {stderr}"
-    );
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A long-running CLI process (serve, listen) whose stderr and stdout lines
-/// arrive on channels, read by threads (so its pipes never fill up).
-struct Running {
-    pid: u32,
-    stderr: mpsc::Receiver<String>,
-    stdout: mpsc::Receiver<String>,
-    exit: mpsc::Receiver<ExitStatus>,
-    done: bool,
-}
-
-fn forward(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Running {
-    /// Starts the CLI on RabbitMQ and waits for its stderr line starting with `ready`.
-    fn start(args: &[&str], ready: &str) -> Running {
-        Running::start_on(URL, args, ready)
-    }
-
-    /// As [`start`](Self::start), on transport `url`.
-    fn start_on(url: &str, args: &[&str], ready: &str) -> Running {
-        let mut child: Child = bin()
-            .arg("--url")
-            .arg(url)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = forward(child.stderr.take().expect("piped stderr"));
-        let stdout = forward(child.stdout.take().expect("piped stdout"));
-        let pid = child.id();
-        let (exit_tx, exit) = mpsc::channel();
-        thread::spawn(move || {
-            if let Ok(status) = child.wait() {
-                let _ = exit_tx.send(status);
-            }
-        });
-        let running = Running {
-            pid,
-            stderr,
-            stdout,
-            exit,
-            done: false,
-        };
-        let mut seen = Vec::new();
-        loop {
-            match running.stderr.recv_timeout(GUARD) {
-                Ok(line) if line.starts_with(ready) => {
-                    assert!(!line.contains("guest:guest"), "password shown: {line}");
-                    break;
-                }
-                Ok(line) => seen.push(line),
-                Err(_) => panic!(
-                    "{args:?} did not print {ready:?}; stderr so far: {seen:#?}; exit: {:?}",
-                    running.exit.recv_timeout(GUARD)
-                ),
-            }
-        }
-        running
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {signal} {}", self.pid);
-    }
-
-    /// Waits for the process to end by itself.
-    fn wait(&mut self) -> ExitStatus {
-        let status = self
-            .exit
-            .recv_timeout(GUARD)
-            .unwrap_or_else(|_| panic!("process {} did not exit", self.pid));
-        self.done = true;
-        status
-    }
-
-    /// Sends SIGTERM and waits for the process to end.
-    fn terminate(&mut self) -> ExitStatus {
-        self.signal("-TERM");
-        self.wait()
-    }
-
-    /// The rest of stderr, up to its end: call after the process exited.
-    fn rest_of_stderr(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            match self.stderr.recv_timeout(GUARD) {
-                Ok(line) => lines.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr did not end: {lines:#?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.done && self.exit.try_recv().is_err() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
-                .status();
-        }
-    }
-}
 
 /// Signal handling of the binary, over `fake://` (no broker needed): serve
 /// and listen stop cleanly, exit 0, on SIGTERM and SIGINT.
@@ -458,4 +295,75 @@ fn blocking_the_current_thread_runtime_loses_no_connection() {
         rest.iter().all(|l| lost.iter().all(|m| !l.contains(m))),
         "{rest:#?}"
     );
+}
+
+/// Integers past 64 bits stay exact and objects keep their key order from
+/// the command line through the server and back (2**64 came back as
+/// `1.8446744073709552e+19`; keys came back sorted). `add` adds integers
+/// of any size exactly, as Python does.
+#[test]
+fn call_keeps_big_integers_exact_and_keys_in_order() {
+    let topic = unique("exact");
+    let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
+    let mut served = Running::start(&["serve", "--topic", &topic, "--server", "s1"], "serving ");
+    let sent = r#"{"z":18446744073709551616,"a":[-1180591620717411303424,0.5],"m":{"y":1,"b":2}}"#;
+    let echo = cli(&[
+        "--topic",
+        &topic,
+        "call",
+        "echo",
+        &format!(r#"{{"value": {sent}}}"#),
+    ]);
+    assert_eq!(echo.status.code(), Some(0), "{echo:?}");
+    assert_eq!(text(&echo.stdout), format!("{sent}\n"));
+    for (a, b, sum) in [
+        ("9223372036854775808", "1", "9223372036854775809"),
+        ("18446744073709551616", "-18446744073709551617", "-1"),
+    ] {
+        let add = cli(&[
+            "--topic",
+            &topic,
+            "call",
+            "add",
+            &format!(r#"{{"a": {a}, "b": {b}}}"#),
+        ]);
+        assert_eq!(add.status.code(), Some(0), "{add:?}");
+        assert_eq!(text(&add.stdout), format!("{sum}\n"), "{a} + {b}");
+    }
+    assert_eq!(served.terminate().code(), Some(0));
+}
+
+/// A request the server cannot dispatch leaves a trace in its log, as
+/// Python's `RPCServer` logs it ("Exception during message handling"),
+/// with the method, namespace and version.
+#[test]
+fn the_server_logs_a_cast_to_a_missing_method() {
+    let topic = unique("no-such-method");
+    let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
+    let mut served = Running::start(&["serve", "--topic", &topic, "--server", "s1"], "serving ");
+    let logged = |extra: &[&str]| {
+        let args = [
+            &["--topic", topic.as_str()][..],
+            extra,
+            &["cast", "no_such_method", "{}"],
+        ]
+        .concat();
+        let cast = cli(&args);
+        assert_eq!(cast.status.code(), Some(0), "{cast:?}");
+        served.wait_for_stderr(|l| l.contains("Exception during message handling"))
+    };
+    let line = logged(&[]);
+    for part in ["ERROR", "method=\"no_such_method\"", "NoSuchMethod"] {
+        assert!(line.contains(part), "{part:?} not in {line:?}");
+    }
+    let line = logged(&["--namespace", "ops", "--version", "1.1"]);
+    for part in [
+        "method=\"no_such_method\"",
+        "namespace=\"ops\"",
+        "version=\"1.1\"",
+        "UnsupportedVersion",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line:?}");
+    }
+    assert_eq!(served.terminate().code(), Some(0));
 }

@@ -1,41 +1,69 @@
 //! `health`: connect now and print the transport's health snapshot.
 
+use std::future::Future;
 use std::io::Write;
 
-use super::{load_config, transport, write_json_line, Traffic};
+use oslo_messaging_core::health::ConnectionState;
+
+use super::{load_config, transport, until_signal, write_json_line, Traffic};
 use crate::args::GlobalArgs;
 use crate::exit::CliError;
+use crate::signal::Signal;
 
 /// Opens the transport's connections (`Transport::connect`, with
-/// `--retry`), prints the health snapshot as one JSON line, then closes
-/// them. The snapshot is printed also when connecting failed.
+/// `--retry`; over RabbitMQ it also publishes a probe message, so that a
+/// broker refusing publishers shows as `"blocked": true`), prints the
+/// health snapshot as one JSON line, then closes them. The snapshot is
+/// printed also when connecting failed.
 ///
 /// Drivers without connections (`fake://`) list none: connected.
 ///
 /// # Errors
-/// Bad input; the connection failure (exit status 3), or a
-/// `CliError::Unexpected` naming the connections that are not connected.
-pub async fn run(global: &GlobalArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+/// Bad input; the connection failure (exit status 3); a
+/// `CliError::Unexpected` naming the connections that are not connected or
+/// that the broker blocks (a resource alarm); [`CliError::Interrupted`].
+pub async fn run(
+    global: &GlobalArgs,
+    out: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
+) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let connected = transport.connect(global.retry()).await;
-    let health = transport.health();
-    transport.cleanup().await;
+    // The snapshot is taken before the transport closes (in until_signal).
+    let checked = until_signal(&transport, shutdown, async {
+        let connected = transport.connect(global.retry()).await;
+        Ok((connected, transport.health()))
+    })
+    .await;
+    let (connected, health) = checked?;
     let snapshot = serde_json::to_value(&health)
         .map_err(|e| CliError::Unexpected(format!("cannot encode the health snapshot: {e}")))?;
     write_json_line(out, &snapshot)?;
     connected?;
-    if health.is_connected() {
-        return Ok(());
-    }
-    let down: Vec<String> = health
+    let mut problems: Vec<String> = health
         .connections
         .iter()
-        .filter(|c| c.state != oslo_messaging_core::health::ConnectionState::Connected)
+        .filter(|c| c.state != ConnectionState::Connected)
         .map(|c| format!("{} is {:?}", c.purpose, c.state).to_lowercase())
         .collect();
-    Err(CliError::Unexpected(format!(
-        "not connected: {}",
-        down.join(", ")
-    )))
+    if !problems.is_empty() {
+        return Err(CliError::Unexpected(format!(
+            "not connected: {}",
+            problems.join(", ")
+        )));
+    }
+    problems.extend(
+        health
+            .connections
+            .iter()
+            .filter(|c| c.blocked)
+            .map(|c| format!("{} on {}", c.purpose, c.host.as_deref().unwrap_or("?"))),
+    );
+    if !problems.is_empty() {
+        return Err(CliError::Unexpected(format!(
+            "the broker blocks publishing (a resource alarm: memory or disk) on: {}",
+            problems.join(", ")
+        )));
+    }
+    Ok(())
 }

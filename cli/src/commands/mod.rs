@@ -10,15 +10,53 @@ pub mod notify;
 pub mod ping;
 pub mod serve;
 
+use std::future::Future;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use oslo_messaging_core::config::{Config, ConfigBuilder};
-use oslo_messaging_core::{RpcClient, Target, Transport};
+use oslo_messaging_core::{MessagingError, RpcClient, Target, Transport};
 use serde_json::Value;
 
 use crate::args::{GlobalArgs, DEFAULT_URL, URL_ENV};
 use crate::exit::CliError;
+use crate::signal::Signal;
+
+/// The longest a one-shot command waits for its transport to close after
+/// its work (or a signal) ended: deleting what it declared (a call's reply
+/// queue) and closing its connections, in seconds.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `work` unless `shutdown` (a signal) comes first, then closes
+/// `transport` (see [`CLOSE_TIMEOUT`]), deleting what the command declared.
+/// The one place where a one-shot command meets signals.
+///
+/// # Errors
+/// `work`'s error, or [`CliError::Interrupted`] when a signal stopped it.
+pub(crate) async fn until_signal<T>(
+    transport: &Transport,
+    shutdown: impl Future<Output = Signal>,
+    work: impl Future<Output = Result<T, MessagingError>>,
+) -> Result<T, CliError> {
+    let outcome = tokio::select! {
+        result = work => result.map_err(CliError::from),
+        signal = shutdown => {
+            tracing::info!(%signal, "stopping");
+            Err(CliError::Interrupted(signal))
+        }
+    };
+    if tokio::time::timeout(CLOSE_TIMEOUT, transport.cleanup())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "closing the transport took longer than {}s; left it",
+            CLOSE_TIMEOUT.as_secs()
+        );
+    }
+    outcome
+}
 
 /// Which transport URL option of the config file applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,14 @@
 //! `notify`: send one notification; a driver failure is an error exit.
 
+use std::future::Future;
+
 use oslo_messaging_core::{Notifier, Priority};
 use serde_json::Value;
 
-use super::{load_config, transport, Traffic};
+use super::{load_config, transport, until_signal, Traffic};
 use crate::args::GlobalArgs;
 use crate::exit::CliError;
+use crate::signal::Signal;
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -26,8 +29,12 @@ pub struct NotifyArgs<'a> {
 /// notification topics) with `notify_checked`.
 ///
 /// # Errors
-/// Bad input, delivery and connection failures.
-pub async fn run(global: &GlobalArgs, args: NotifyArgs<'_>) -> Result<(), CliError> {
+/// Bad input, delivery and connection failures, [`CliError::Interrupted`].
+pub async fn run(
+    global: &GlobalArgs,
+    args: NotifyArgs<'_>,
+    shutdown: impl Future<Output = Signal>,
+) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Notifications)?;
     let mut builder = Notifier::builder(&transport)
@@ -38,14 +45,7 @@ pub async fn run(global: &GlobalArgs, args: NotifyArgs<'_>) -> Result<(), CliErr
         builder = builder.topics([topic.as_str()]);
     }
     let notifier = builder.build()?;
-    let result = notifier
-        .notify_checked(
-            &global.context(),
-            args.priority,
-            args.event_type,
-            args.payload,
-        )
-        .await;
-    transport.cleanup().await;
-    Ok(result?)
+    let context = global.context();
+    let sent = notifier.notify_checked(&context, args.priority, args.event_type, args.payload);
+    until_signal(&transport, shutdown, sent).await
 }

@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod binary;
+
 use std::io::Write;
 
-use oslo_messaging_cli::{run, Status};
+use oslo_messaging_cli::{run, Signal, Status};
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::TransportUrl;
 use oslo_messaging_driver_rabbit::admin;
@@ -89,8 +91,10 @@ impl Running {
         let (mut out, stdout) = Lines::new();
         let (mut err, mut stderr) = Lines::new();
         let task = tokio::spawn(async move {
+            // The in-process stand-in for SIGTERM.
             let shutdown = async {
                 let _ = stopped.await;
+                Signal::Terminate
             };
             run(argv, &mut out, &mut err, shutdown).await
         });

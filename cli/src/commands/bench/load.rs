@@ -1,7 +1,8 @@
 //! The load generator every sending benchmark shares: `concurrency`
 //! senders take sequence numbers until the count is reached or the
 //! duration is over, each timing its sends; a progress line goes to stderr
-//! every second once a run has lasted a few seconds.
+//! every second once a run has lasted a few seconds. A signal ends the run
+//! at once (the sends under way are dropped) with a report of what was done.
 
 use std::future::Future;
 use std::io::Write;
@@ -13,6 +14,7 @@ use hdrhistogram::Histogram;
 
 use super::lock;
 use super::stats::Report;
+use crate::signal::Signal;
 
 /// How much to send.
 #[derive(Debug, Clone)]
@@ -52,13 +54,15 @@ impl Tally {
     }
 }
 
-/// Drives `send(seq)` under `load` and reports what happened.
+/// Drives `send(seq)` under `load`, or until `stop` (a signal) completes,
+/// and reports what happened, with the signal when one stopped the run.
 pub async fn drive<F, Fut>(
     load: &Load,
     label: &str,
     err: &mut (dyn Write + Send),
+    stop: impl Future<Output = Signal>,
     send: F,
-) -> Report
+) -> (Report, Option<Signal>)
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
@@ -96,8 +100,11 @@ where
             })
         })
         .collect();
+    let aborts: Vec<_> = senders.iter().map(|s| s.abort_handle()).collect();
     let all = futures::future::join_all(senders);
     tokio::pin!(all);
+    tokio::pin!(stop);
+    let mut stopped_by = None;
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + QUIET_FOR,
         Duration::from_secs(1),
@@ -105,6 +112,10 @@ where
     let results = loop {
         tokio::select! {
             results = &mut all => break results,
+            signal = &mut stop, if stopped_by.is_none() => {
+                stopped_by = Some(signal);
+                aborts.iter().for_each(tokio::task::AbortHandle::abort);
+            }
             _ = ticks.tick() => {
                 let n = done.load(Ordering::Relaxed);
                 let secs = started.elapsed().as_secs_f64();
@@ -116,19 +127,21 @@ where
     let elapsed = started.elapsed();
     let mut tally = lock(&tally);
     for r in results {
-        if let Err(e) = r {
-            tally.record(Err(format!("a sender failed: {e}")));
+        match r {
+            Err(e) if !e.is_cancelled() => tally.record(Err(format!("a sender failed: {e}"))),
+            _ => {}
         }
     }
     let first_error = tally.first_error.take();
-    Report::new(
+    let report = Report::new(
         label,
         &tally.latency_us,
         tally.errors,
         first_error,
         elapsed,
         load.payload_bytes,
-    )
+    );
+    (report, stopped_by)
 }
 
 /// Microseconds from 1 µs to an hour, 3 significant digits.

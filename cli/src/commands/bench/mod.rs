@@ -15,13 +15,14 @@ use std::future::Future;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::args::{BenchCommand, BenchServerArgs, GlobalArgs, LoadArgs};
 use crate::exit::CliError;
+use crate::signal::{clean_stop, Signal};
 use load::Load;
 use stats::Report;
 
@@ -32,25 +33,36 @@ pub const SIMULATOR_SERVER: &str = "profiler_server";
 /// The first words of the line a bench server writes on stderr once ready.
 pub const READY_PREFIX: &str = "bench server ready ";
 
-/// Runs a `bench` subcommand; servers stop at `shutdown`.
+/// Runs a `bench` subcommand. `shutdown` (a signal) stops a server
+/// cleanly, with its report and status 0; it stops a client at once, which
+/// reports what it did, closes its transport and ends with
+/// [`CliError::Interrupted`] (see [`crate::signal`]).
 ///
 /// # Errors
-/// Bad input, connection failures; not the failures of single messages
-/// (they are counted in the report).
+/// Bad input, connection failures, [`CliError::Interrupted`]; not the
+/// failures of single messages (they are counted in the report).
 pub async fn run(
     global: &GlobalArgs,
     command: BenchCommand,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = Signal> + Send,
 ) -> Result<(), CliError> {
     match command {
-        BenchCommand::RpcServer(args) => rpc::server(global, &args, out, err, shutdown).await,
-        BenchCommand::RpcClient(args) => rpc::client(global, &args, out, err).await,
-        BenchCommand::NotifyServer(args) => notify::server(global, &args, out, err, shutdown).await,
-        BenchCommand::NotifyClient(args) => notify::client(global, &args.load, out, err).await,
-        BenchCommand::RawServer(args) => raw::server(global, &args, out, err, shutdown).await,
-        BenchCommand::RawClient(args) => raw::client(global, &args, out, err).await,
+        BenchCommand::RpcServer(args) => {
+            rpc::server(global, &args, out, err, clean_stop(shutdown)).await
+        }
+        BenchCommand::RpcClient(args) => rpc::client(global, &args, out, err, shutdown).await,
+        BenchCommand::NotifyServer(args) => {
+            notify::server(global, &args, out, err, clean_stop(shutdown)).await
+        }
+        BenchCommand::NotifyClient(args) => {
+            notify::client(global, &args.load, out, err, shutdown).await
+        }
+        BenchCommand::RawServer(args) => {
+            raw::server(global, &args, out, err, clean_stop(shutdown)).await
+        }
+        BenchCommand::RawClient(args) => raw::client(global, &args, out, err, shutdown).await,
     }
 }
 
@@ -138,15 +150,35 @@ impl Counter {
         notified.await;
     }
 
-    /// The server's report: the rate between the first and last message.
+    /// The server's report: the rate between the first and last message;
+    /// no time and no rate when nothing came.
     fn report(&self, workload: &str) -> Report {
         let n = self.received.load(Ordering::SeqCst);
         let last = *lock(&self.last);
         let span = match (self.first.get(), last) {
-            (Some(first), Some(last)) => last.duration_since(*first),
-            _ => Duration::ZERO,
+            (Some(first), Some(last)) => Some(last.duration_since(*first)),
+            _ => None,
         };
         Report::received(workload, n, span, 0)
+    }
+
+    /// Writes the server's report on `out`, and on `err` that nothing came
+    /// (to what it `served`) when nothing did.
+    fn finish(
+        &self,
+        workload: &str,
+        served: &str,
+        json: bool,
+        out: &mut (dyn Write + Send),
+        err: &mut (dyn Write + Send),
+    ) -> Result<(), CliError> {
+        let report = self.report(workload);
+        if report.messages == 0 {
+            writeln!(err, "bench {workload}: received no messages ({served})")?;
+            err.flush()?;
+        }
+        report.write(out, json)?;
+        Ok(())
     }
 }
 

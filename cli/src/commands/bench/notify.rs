@@ -13,6 +13,7 @@ use super::{load, message, serve_until, topic, Counter};
 use crate::args::{BenchServerArgs, GlobalArgs, LoadArgs};
 use crate::commands::{load_config, transport, Traffic};
 use crate::exit::CliError;
+use crate::signal::Signal;
 
 /// The simulator's event type.
 const EVENT_TYPE: &str = "compute.start";
@@ -64,7 +65,7 @@ pub async fn server(
     transport.cleanup().await;
     served?;
     stopped?;
-    counter.report("notify-server").write(out, args.json)?;
+    counter.finish("notify-server", &ready, args.json, out, err)?;
     Ok(())
 }
 
@@ -78,6 +79,7 @@ pub async fn client(
     args: &LoadArgs,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
 ) -> Result<(), CliError> {
     let load = load(args)?;
     let config = load_config(global, &[])?;
@@ -98,7 +100,7 @@ pub async fn client(
     let context = Arc::new(global.context());
     let cargo: Arc<str> = "x".repeat(load.payload_bytes).into();
     let label = format!("notify-client x{}", load.concurrency);
-    let report = super::load::drive(&load, &label, err, move |seq| {
+    let (report, stopped_by) = super::load::drive(&load, &label, err, shutdown, move |seq| {
         let (notifier, context, cargo) = (notifier.clone(), context.clone(), cargo.clone());
         async move {
             notifier
@@ -113,5 +115,5 @@ pub async fn client(
     }
     transport.cleanup().await;
     report.write(out, args.json)?;
-    Ok(())
+    stopped_by.map_or(Ok(()), |s| Err(CliError::Interrupted(s)))
 }

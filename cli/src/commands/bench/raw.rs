@@ -42,6 +42,7 @@ use super::{load, lock, serve_until, topic, Counter};
 use crate::args::{GlobalArgs, RawClientArgs, RawServerArgs};
 use crate::commands::{load_config, url_for, Traffic};
 use crate::exit::CliError;
+use crate::signal::Signal;
 
 /// How long a raw call waits for its reply without `--timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -283,11 +284,12 @@ pub async fn server(
     let args = &args.server;
     let counter = Counter::new(args.messages);
     let serving = answer(&connection, &queue, amqp, counter.clone()).await?;
-    let served = serve_until(args, &counter, &format!("queue={queue}"), err, shutdown).await;
+    let ready = format!("queue={queue}");
+    let served = serve_until(args, &counter, &ready, err, shutdown).await;
     serving.abort();
     close(&connection).await;
     served?;
-    counter.report("raw-server").write(out, args.json)?;
+    counter.finish("raw-server", &ready, args.json, out, err)?;
     Ok(())
 }
 
@@ -303,6 +305,7 @@ pub async fn client(
     args: &RawClientArgs,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
 ) -> Result<(), CliError> {
     let load = load(&args.load)?;
     let connection = connect(global).await?;
@@ -349,7 +352,7 @@ pub async fn client(
         body,
         timeout,
     });
-    let report = super::load::drive(&load, &label, err, move |seq| {
+    let (report, stopped_by) = super::load::drive(&load, &label, err, shutdown, move |seq| {
         let sender = sender.clone();
         async move { sender.run(seq).await }
     })
@@ -359,7 +362,7 @@ pub async fn client(
     }
     close(&connection).await;
     report.write(out, args.load.json)?;
-    Ok(())
+    stopped_by.map_or(Ok(()), |s| Err(CliError::Interrupted(s)))
 }
 
 /// Declares the client's reply queue (server-named, exclusive) and routes

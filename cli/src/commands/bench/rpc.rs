@@ -2,10 +2,11 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcServer};
-use oslo_messaging_core::{Context, Target, Transport};
+use oslo_messaging_core::{Context, MessagingError, Target, Transport};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -13,6 +14,7 @@ use super::{load, message, serve_until, topic, unix_seconds, Counter, SIMULATOR_
 use crate::args::{BenchServerArgs, GlobalArgs, RpcClientArgs};
 use crate::commands::{load_config, rpc_client, transport, Traffic};
 use crate::exit::CliError;
+use crate::signal::Signal;
 
 #[derive(Deserialize)]
 struct Info {
@@ -76,7 +78,7 @@ pub async fn server(
     transport.cleanup().await;
     served?;
     stopped?;
-    counter.report("rpc-server").write(out, args.json)?;
+    counter.finish("rpc-server", &ready, args.json, out, err)?;
     Ok(())
 }
 
@@ -90,6 +92,11 @@ fn server_name(global: &GlobalArgs) -> String {
 /// `bench rpc-client`: calls (or casts) `info` under the load asked for.
 /// With `--in-process-server`, a server on the same transport answers.
 ///
+/// Where it sends: `--topic` (default `profiler_topic`) and `--server`;
+/// with neither, the simulator's `profiler_topic.profiler_server`; with
+/// `--topic` alone, the topic (any server of it); with `--fanout`, every
+/// server of the topic. Calls that time out come with a hint naming it.
+///
 /// # Errors
 /// Bad input, connection failures.
 pub async fn client(
@@ -97,25 +104,31 @@ pub async fn client(
     args: &RpcClientArgs,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
+    shutdown: impl Future<Output = Signal>,
 ) -> Result<(), CliError> {
     let load = load(&args.load)?;
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let topic = topic(global);
+    let name = server_name(global);
     let mut global = global.clone();
-    global.topic = Some(topic.clone());
-    let name = server_name(&global);
+    global.server = target_server(&global, args.fanout);
+    global.topic = Some(topic(&global));
+    let destination = Destination {
+        topic: topic(&global),
+        server: global.server.clone(),
+        fanout: args.fanout,
+    };
     let in_process = match args.load.in_process_server {
-        true => Some(start_server(&transport, &topic, &name, Counter::new(None)).await?),
+        true => {
+            let counter = Counter::new(None);
+            Some(start_server(&transport, &destination.topic, &name, counter).await?)
+        }
         false => None,
     };
     let cast = args.cast || args.fanout;
     let mut client = rpc_client(&transport, &global, "bench rpc-client", false)?;
     if args.fanout {
         client = client.with_fanout(true);
-    } else if global.server.is_none() {
-        // The simulator sends to profiler_topic.profiler_server.
-        client = client.with_server(name.as_str());
     }
     let client = Arc::new(client);
     let context = Arc::new(global.context());
@@ -128,17 +141,84 @@ pub async fn client(
         "call"
     };
     let label = format!("rpc-client {kind} x{}", load.concurrency);
-    let report = super::load::drive(&load, &label, err, move |seq| {
-        let (client, context, cargo) = (client.clone(), context.clone(), cargo.clone());
-        async move { send(&client, &context, cast, seq, &cargo).await }
+    let timeouts = Arc::new(AtomicU64::new(0));
+    let (mut report, stopped_by) = super::load::drive(&load, &label, err, shutdown, {
+        let timeouts = timeouts.clone();
+        move |seq| {
+            let (client, context, cargo) = (client.clone(), context.clone(), cargo.clone());
+            let timeouts = timeouts.clone();
+            async move {
+                let sent = send(&client, &context, cast, seq, &cargo).await;
+                if let Err(MessagingError::MessagingTimeout { .. }) = &sent {
+                    timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                sent.map_err(|e| e.to_string())
+            }
+        }
     })
     .await;
     if let Some(server) = &in_process {
         stop_server(server).await?;
     }
     transport.cleanup().await;
+    let timeouts = timeouts.load(Ordering::Relaxed);
+    if timeouts > 0 {
+        let hint = destination.timeout_hint(timeouts, global.exchange.as_deref());
+        writeln!(err, "bench rpc-client: hint: {hint}")?;
+        err.flush()?;
+        report.hint = Some(hint);
+    }
     report.write(out, args.load.json)?;
-    Ok(())
+    stopped_by.map_or(Ok(()), |s| Err(CliError::Interrupted(s)))
+}
+
+/// The server a client sends to: `--server`; none for `--fanout`, nor for
+/// `--topic` alone (any server of the topic answers); without either, the
+/// simulator's `profiler_server`, as `tools/simulator.py` sends to
+/// `profiler_topic.profiler_server`.
+fn target_server(global: &GlobalArgs, fanout: bool) -> Option<String> {
+    match (&global.server, &global.topic) {
+        _ if fanout => None,
+        (Some(server), _) => Some(server.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(SIMULATOR_SERVER.to_owned()),
+    }
+}
+
+/// Where a client sends, for the hint when calls time out.
+struct Destination {
+    topic: String,
+    server: Option<String>,
+    fanout: bool,
+}
+
+impl Destination {
+    /// Why `timeouts` calls may have timed out: where they went, and which
+    /// server would have answered.
+    fn timeout_hint(&self, timeouts: u64, exchange: Option<&str>) -> String {
+        let topic = &self.topic;
+        let (target, server_args) = match (&self.server, self.fanout) {
+            (_, true) => (
+                format!("every server of topic {topic} (fanout)"),
+                String::new(),
+            ),
+            (Some(server), false) => (
+                format!("server {server} of topic {topic} ({topic}.{server})"),
+                format!(" --server {server}"),
+            ),
+            (None, false) => (format!("topic {topic} (any server of it)"), String::new()),
+        };
+        let exchange = exchange.map_or(String::new(), |e| format!(" on exchange {e}"));
+        let calls = match timeouts {
+            1 => "1 call".to_owned(),
+            n => format!("{n} calls"),
+        };
+        format!(
+            "{calls} timed out waiting for a reply from {target}{exchange}; \
+             is a bench rpc-server running with --topic {topic}{server_args} and the same \
+             --url and --exchange?"
+        )
+    }
 }
 
 async fn send(
@@ -147,12 +227,11 @@ async fn send(
     cast: bool,
     seq: u64,
     cargo: &str,
-) -> Result<(), String> {
+) -> Result<(), MessagingError> {
     let args = serde_json::json!({ "message": message(seq, cargo) });
-    let sent = if cast {
+    if cast {
         client.cast(context, "info", args).await
     } else {
         client.call(context, "info", args).await.map(drop)
-    };
-    sent.map_err(|e| e.to_string())
+    }
 }

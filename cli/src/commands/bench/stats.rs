@@ -19,18 +19,24 @@ pub struct Report {
     /// The first failure, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
-    /// Seconds the run took.
-    pub seconds: f64,
-    /// `messages / seconds`.
-    pub messages_per_second: f64,
-    /// Payload bytes per second.
-    pub bytes_per_second: f64,
+    /// Seconds the run took (servers: from the first message received to
+    /// the last); `None` (JSON `null`) for a server that received nothing.
+    pub seconds: Option<f64>,
+    /// `messages / seconds`; `None` when that is no rate (no time passed:
+    /// a server that received fewer than two messages).
+    pub messages_per_second: Option<f64>,
+    /// Payload bytes per second; `None` as for `messages_per_second`.
+    pub bytes_per_second: Option<f64>,
     /// Latency in milliseconds (clients only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Latency>,
     /// This process's peak resident memory, in kB (Linux: `VmHWM`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_kb: Option<u64>,
+    /// What to check when the run went wrong (e.g. calls that timed out:
+    /// where they were sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -63,22 +69,24 @@ impl Report {
             p99: ms(latency_us.value_at_quantile(0.99)),
             max: ms(latency_us.max()),
         });
-        let mut report = Self::received(workload, latency_us.len(), elapsed, payload_bytes);
+        let mut report = Self::received(workload, latency_us.len(), Some(elapsed), payload_bytes);
         report.errors = errors;
         report.first_error = first_error;
         report.latency_ms = latency;
         report
     }
 
-    /// A server's report: `messages` received in `elapsed`.
+    /// A server's report: `messages` received in `elapsed` (`None`: no
+    /// time was measured, as when nothing was received). No time, or none
+    /// passing, gives no rate rather than a division by zero.
     pub fn received(
         workload: &str,
         messages: u64,
-        elapsed: Duration,
+        elapsed: Option<Duration>,
         payload_bytes: usize,
     ) -> Self {
-        let seconds = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-        let rate = messages as f64 / seconds;
+        let seconds = elapsed.map(|e| e.as_secs_f64());
+        let rate = seconds.filter(|s| *s > 0.0).map(|s| messages as f64 / s);
         Self {
             workload: workload.to_owned(),
             messages,
@@ -86,9 +94,10 @@ impl Report {
             first_error: None,
             seconds,
             messages_per_second: rate,
-            bytes_per_second: rate * payload_bytes as f64,
+            bytes_per_second: rate.map(|r| r * payload_bytes as f64),
             latency_ms: None,
             peak_rss_kb: peak_rss_kb(),
+            hint: None,
         }
     }
 
@@ -101,16 +110,24 @@ impl Report {
             let line = serde_json::to_string(self).map_err(std::io::Error::other)?;
             writeln!(out, "{line}")?;
         } else {
-            writeln!(
-                out,
-                "{}: {} messages in {:.2} s: {:.0} msg/s, {:.0} bytes/s, {} errors",
-                self.workload,
-                self.messages,
+            let (workload, messages, errors) = (&self.workload, self.messages, self.errors);
+            match (
                 self.seconds,
                 self.messages_per_second,
                 self.bytes_per_second,
-                self.errors
-            )?;
+            ) {
+                (Some(seconds), Some(rate), Some(bytes)) => writeln!(
+                    out,
+                    "{workload}: {messages} messages in {seconds:.2} s: {rate:.0} msg/s, \
+                     {bytes:.0} bytes/s, {errors} errors"
+                )?,
+                (Some(seconds), _, _) => writeln!(
+                    out,
+                    "{workload}: {messages} messages in {seconds:.2} s: too few for a rate, \
+                     {errors} errors"
+                )?,
+                (None, _, _) => writeln!(out, "{workload}: {messages} messages, {errors} errors")?,
+            }
             if let Some(kb) = self.peak_rss_kb {
                 writeln!(out, "peak RSS: {kb} kB")?;
             }
@@ -154,8 +171,9 @@ mod tests {
         let r = Report::new("t", &h, 2, Some("boom".into()), Duration::from_secs(2), 100);
         assert_eq!(r.messages, 1000);
         assert_eq!(r.errors, 2);
-        assert!((r.messages_per_second - 500.0).abs() < 1e-9);
-        assert!((r.bytes_per_second - 50_000.0).abs() < 1e-9);
+        assert_eq!(r.seconds, Some(2.0));
+        assert!((r.messages_per_second.expect("a rate") - 500.0).abs() < 1e-9);
+        assert!((r.bytes_per_second.expect("a rate") - 50_000.0).abs() < 1e-9);
         let l = r.latency_ms.expect("latency");
         assert!((l.p50 - 0.5).abs() < 0.002, "{l:?}");
         assert!((l.p99 - 0.99).abs() < 0.002, "{l:?}");
@@ -167,5 +185,35 @@ mod tests {
             text.contains("1000 messages") && text.contains("first error: boom"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn no_time_or_no_time_passing_gives_no_rate() {
+        let idle = Report::received("server", 0, None, 100);
+        assert_eq!(
+            (
+                idle.seconds,
+                idle.messages_per_second,
+                idle.bytes_per_second
+            ),
+            (None, None, None)
+        );
+        let json = serde_json::to_value(&idle).expect("serializes");
+        assert!(
+            json["seconds"].is_null() && json["messages_per_second"].is_null(),
+            "{json}"
+        );
+        let one = Report::received("server", 1, Some(Duration::ZERO), 100);
+        assert_eq!(one.seconds, Some(0.0));
+        assert_eq!(one.messages_per_second, None);
+        for (report, says) in [
+            (idle, "server: 0 messages, 0 errors"),
+            (one, "too few for a rate"),
+        ] {
+            let mut text = Vec::new();
+            report.write(&mut text, false).expect("write");
+            let text = String::from_utf8(text).expect("utf-8");
+            assert!(text.contains(says), "{text}");
+        }
     }
 }
