@@ -112,6 +112,9 @@ fn a_bench_client_stops_on_sigint_with_its_report() {
             .expect("a report line"),
     )
     .expect("the report is JSON");
-    assert!(report["messages"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert!(
+        report["messages"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
     assert_eq!(report["errors"], 0, "{report}");
 }

@@ -170,6 +170,20 @@ mod tests {
     }
 
     #[test]
+    fn arguments_keep_exact_integers_and_key_order() {
+        let py = r#"{"class": "QuotaError", "module": "nova.exception", "message": "over quota", "tb": [], "args": [18446744073709551616], "kwargs": {"used": 36893488147419103232, "allowed": 18446744073709551615}}"#;
+        let f = RemoteFailure::from_json_str(py).expect("decodes");
+        assert_eq!(f.args[0].to_string(), "18446744073709551616");
+        let kwargs = Value::Object(f.kwargs.clone()).to_string();
+        assert_eq!(
+            kwargs,
+            r#"{"used":36893488147419103232,"allowed":18446744073709551615}"#
+        );
+        let back = RemoteFailure::from_json_str(&f.to_json_string()).expect("round trip");
+        assert_eq!(Value::Object(back.kwargs).to_string(), kwargs);
+    }
+
+    #[test]
     fn rejects_garbage() {
         let e = RemoteFailure::from_json_str("not json").expect_err("garbage");
         assert!(e.to_string().contains("failure is not JSON"), "{e}");
