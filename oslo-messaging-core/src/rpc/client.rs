@@ -169,7 +169,7 @@ impl RpcClient {
         if let Some(v) = self.target.version.as_deref() {
             self.check_version_cap(v)?;
         }
-        let args = match args {
+        let mut args = match args {
             Value::Object(map) => map,
             Value::Null => Map::new(),
             other => {
@@ -179,13 +179,16 @@ impl RpcClient {
                 )))
             }
         };
-        let mut out = Map::with_capacity(args.len());
-        for (k, v) in args {
-            out.insert(k, self.serializer.serialize_entity(context, v)?);
+        // In place: the map keeps its keys (and their order) without
+        // being built again.
+        for v in args.values_mut() {
+            *v = self
+                .serializer
+                .serialize_entity(context, std::mem::take(v))?;
         }
         let message = RpcMessage {
             method: method.to_owned(),
-            args: out,
+            args,
             namespace: self.target.namespace.clone(),
             version: self.target.version.clone(),
         };

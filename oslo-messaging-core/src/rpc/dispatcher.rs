@@ -163,26 +163,26 @@ impl Dispatcher {
         }
     }
 
+    /// The arguments through the serializer, in place (the map keeps its
+    /// keys and their order without being built again).
     fn deserialize_args(
         &self,
         context: &Context,
-        args: Map<String, Value>,
+        mut args: Map<String, Value>,
     ) -> Result<Map<String, Value>, Failed> {
-        args.into_iter()
-            .map(|(k, v)| {
-                self.serializer
-                    .deserialize_entity(context, v)
-                    .map(|v| (k, v))
-                    .map_err(|e| {
-                        Box::new(RemoteFailure::new(
-                            classes::TYPE_ERROR,
-                            classes::BUILTINS,
-                            e.to_string(),
-                        ))
-                        .into()
-                    })
-            })
-            .collect()
+        for v in args.values_mut() {
+            *v = self
+                .serializer
+                .deserialize_entity(context, std::mem::take(v))
+                .map_err(|e| {
+                    Box::new(RemoteFailure::new(
+                        classes::TYPE_ERROR,
+                        classes::BUILTINS,
+                        e.to_string(),
+                    ))
+                })?;
+        }
+        Ok(args)
     }
 }
 

@@ -203,6 +203,19 @@ impl Endpoint {
     }
 }
 
+/// `value` moved into an `A` when `A` is its own type, else `value` back.
+fn moved_as<T: 'static, A: 'static>(value: T) -> std::result::Result<A, T> {
+    let mut slot = Some(value);
+    let any: &mut dyn std::any::Any = &mut slot;
+    if let Some(a) = any.downcast_mut::<Option<A>>().and_then(Option::take) {
+        return Ok(a);
+    }
+    match slot {
+        Some(value) => Err(value),
+        None => unreachable!("only a successful downcast takes the value"),
+    }
+}
+
 pub(crate) fn panic_error(method: &str, panic: &(dyn std::any::Any + Send)) -> EndpointError {
     let text = panic
         .downcast_ref::<&str>()
@@ -348,11 +361,22 @@ impl<S: Send + Sync + 'static> EndpointBuilder<S> {
     }
 }
 
-fn parse_args<A: DeserializeOwned>(
+/// The keyword arguments as `A`. A method that takes them as a map (or a
+/// `Value`) gets them moved, not deserialized into a copy (which, with
+/// exact numbers, would print and parse every number again).
+fn parse_args<A: DeserializeOwned + 'static>(
     method: &str,
     args: Map<String, Value>,
 ) -> std::result::Result<A, EndpointError> {
-    serde_json::from_value(Value::Object(args)).map_err(|e| {
+    let args = match moved_as::<_, A>(args) {
+        Ok(map) => return Ok(map),
+        Err(args) => Value::Object(args),
+    };
+    let args = match moved_as::<_, A>(args) {
+        Ok(value) => return Ok(value),
+        Err(args) => args,
+    };
+    serde_json::from_value(args).map_err(|e| {
         EndpointError::new(
             classes::TYPE_ERROR,
             format!("{method}() got invalid arguments: {e}"),
@@ -360,7 +384,13 @@ fn parse_args<A: DeserializeOwned>(
     })
 }
 
-fn to_reply_value<R: Serialize>(method: &str, result: R) -> MethodResult {
+/// `result` as the reply's JSON. A method that returns a `Value` already
+/// has it: it is moved, not serialized into a copy.
+fn to_reply_value<R: Serialize + 'static>(method: &str, result: R) -> MethodResult {
+    let result = match moved_as::<_, Value>(result) {
+        Ok(value) => return Ok(value),
+        Err(result) => result,
+    };
     serde_json::to_value(result).map_err(|e| {
         EndpointError::new(
             classes::TYPE_ERROR,

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::args::{BenchCommand, BenchServerArgs, GlobalArgs, LoadArgs};
@@ -93,9 +93,16 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The simulator's message: `[seq, cargo, client_ts, 0, 0]`.
+/// The simulator's message: `[seq, cargo, client_ts, 0, 0]`, built
+/// directly (`json!` would serialize each part into a copy).
 fn message(seq: u64, cargo: &str) -> Value {
-    json!([seq, cargo, unix_seconds(), 0, 0])
+    Value::Array(vec![
+        Value::from(seq),
+        Value::from(cargo),
+        Value::from(unix_seconds()),
+        Value::from(0),
+        Value::from(0),
+    ])
 }
 
 fn unix_seconds() -> f64 {

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcServer};
 use oslo_messaging_core::{Context, MessagingError, Target, Transport};
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{load, message, serve_until, topic, unix_seconds, Counter, SIMULATOR_SERVER};
 use crate::args::{BenchServerArgs, GlobalArgs, RpcClientArgs};
@@ -16,23 +15,28 @@ use crate::commands::{load_config, rpc_client, transport, Traffic};
 use crate::exit::CliError;
 use crate::signal::Signal;
 
-#[derive(Deserialize)]
-struct Info {
-    message: Value,
-}
-
 /// The simulator's RPC endpoint: `info(message)` answers the message with
-/// its `server_ts` (index 3) set, and counts it.
+/// its `server_ts` (index 3) set, and counts it. It takes its arguments as
+/// the map they arrive in (moved, not deserialized into a struct whose
+/// `Value` field would be a copy with every number parsed again).
 fn endpoint(counter: Arc<Counter>) -> Result<Endpoint, CliError> {
     Ok(Endpoint::builder(counter)
-        .method("info", |counter, _, args: Info| async move {
-            counter.count();
-            let mut reply = args.message;
-            if let Some(ts) = reply.as_array_mut().and_then(|m| m.get_mut(3)) {
-                *ts = Value::from(unix_seconds());
-            }
-            Ok::<_, EndpointError>(reply)
-        })
+        .method(
+            "info",
+            |counter, _, mut args: Map<String, Value>| async move {
+                let Some(mut reply) = args.remove("message").filter(|_| args.is_empty()) else {
+                    return Err(EndpointError::new(
+                        "TypeError",
+                        "info() takes exactly one keyword argument, message",
+                    ));
+                };
+                counter.count();
+                if let Some(ts) = reply.as_array_mut().and_then(|m| m.get_mut(3)) {
+                    *ts = Value::from(unix_seconds());
+                }
+                Ok::<_, EndpointError>(reply)
+            },
+        )
         .build()?)
 }
 
@@ -228,7 +232,10 @@ async fn send(
     seq: u64,
     cargo: &str,
 ) -> Result<(), MessagingError> {
-    let args = serde_json::json!({ "message": message(seq, cargo) });
+    // Built directly: `json!` would serialize the message into a copy.
+    let mut args = serde_json::Map::with_capacity(1);
+    args.insert("message".to_owned(), message(seq, cargo));
+    let args = Value::Object(args);
     if cast {
         client.cast(context, "info", args).await
     } else {
