@@ -64,11 +64,13 @@ once() { # kind topic count concurrency
         sleep 0.1
     done
     "$cli" --url "$URL" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
-        --concurrency "$c" --json >"$work/client.json" 2>/dev/null
-    wait $pid
+        --concurrency "$c" --json >"$work/client.json" 2>"$work/client.err"
+    # A client with errors leaves the server short of its count: stop it.
     if [[ "$(json 'd["errors"]' <"$work/client.json")" != 0 ]]; then
-        echo "$kind: the client reported errors:" >&2; cat "$work/client.json" >&2; exit 1
+        kill $pid 2>/dev/null || true
+        echo "$kind: the client reported errors:" >&2; cat "$work/client.json" "$work/client.err" >&2; exit 1
     fi
+    wait $pid
     if [[ $rate_of == client ]]; then json 'round(d["messages_per_second"])' <"$work/client.json"
     else json 'round(d["messages_per_second"])' <"$work/server.json"; fi
 }
@@ -88,11 +90,15 @@ ours() { # kind topic count concurrency
 # message left (ready or unacknowledged), polled every ~0.5 s. (The
 # simulator's own server stats come in 1 s buckets its timer thread fills
 # late under load.)
-python() { # kind topic count concurrency
-    local kind=$1 topic=$2 n=$3 c=$4 mode=rpc-server extra=(-e threading) client=(rpc-client) rate_of=client
+# With `python` as the fifth argument the client is Python too
+# (bench/python_client.py, the same messages): the all-Python row, what a
+# user runs without us.
+python() { # kind topic count concurrency [ours|python]
+    local kind=$1 topic=$2 n=$3 c=$4 by=${5:-ours} mode=rpc-server extra=(-e threading) client=(rpc-client) rate_of=client
+    local pyclient=()
     case $kind in
-        cast) client=(rpc-client --cast); rate_of=server ;;
-        notify) mode=notify-server; extra=(); client=(notify-client); rate_of=server ;;
+        cast) client=(rpc-client --cast); pyclient=(--cast); rate_of=server ;;
+        notify) mode=notify-server; extra=(); client=(notify-client); pyclient=(--notify); rate_of=server ;;
     esac
     "$py" "$sim" --url "$URL" -tp "$topic" -s profiler_server "$mode" "${extra[@]}" >"$work/py.log" 2>&1 &
     local pid=$!
@@ -103,8 +109,17 @@ python() { # kind topic count concurrency
     done
     local t0 t1
     t0=$(date +%s.%N)
-    "$cli" --url "$URL" --topic "$topic" --timeout 600 bench "${client[@]}" --calls "$n" \
-        --concurrency "$c" --json >"$work/client.json" 2>/dev/null
+    if [[ $by == python ]]; then
+        "$py" bench/python_client.py --url "$URL" --topic "$topic" --calls "$n" \
+            --concurrency "$c" "${pyclient[@]}" >"$work/client.json" 2>"$work/pyclient.err"
+    else
+        "$cli" --url "$URL" --topic "$topic" --timeout 600 bench "${client[@]}" --calls "$n" \
+            --concurrency "$c" --json >"$work/client.json" 2>/dev/null
+    fi
+    if [[ "$(json 'd["errors"]' <"$work/client.json")" != 0 ]]; then
+        echo "python $kind ($by client): the client reported errors:" >&2
+        cat "$work/client.json" "$work/pyclient.err" >&2; exit 1
+    fi
     if [[ $rate_of == client ]]; then
         json 'round(d["messages_per_second"])' <"$work/client.json"
     else
@@ -123,11 +138,15 @@ ratio() { "$py" -c "print(f'{$1/$2:.2f}x')"; }
 echo "== running (this takes a few minutes)" >&2
 r1=$(ours raw-call "${PREFIX}_r1" "$SEQUENTIAL" 1);  w1=$(ours oslo-call "${PREFIX}_w1" "$SEQUENTIAL" 1)
 o1=$(ours call "${PREFIX}_c1" "$SEQUENTIAL" 1);      p1=$(python call "${PREFIX}_pc1" "$SEQUENTIAL" 1)
+a1=$(python call "${PREFIX}_ac1" "$SEQUENTIAL" 1 python)
 r16=$(ours raw-call "${PREFIX}_r16" "$CALLS" 16);    w16=$(ours oslo-call "${PREFIX}_w16" "$CALLS" 16)
 o16=$(ours call "${PREFIX}_c16" "$CALLS" 16);        p16=$(python call "${PREFIX}_pc16" "$CALLS" 16)
+a16=$(python call "${PREFIX}_ac16" "$CALLS" 16 python)
 rp=$(ours raw-cast "${PREFIX}_rp" "$CALLS" 16);      wp=$(ours oslo-cast "${PREFIX}_wp" "$CALLS" 16)
 oc=$(ours cast "${PREFIX}_cast" "$CALLS" 16);        pc=$(python cast "${PREFIX}_pcast" "$CALLS" 16)
+ac=$(python cast "${PREFIX}_acast" "$CALLS" 16 python)
 on=$(ours notify "${PREFIX}_n" "$CALLS" 16);         pn=$(python notify "${PREFIX}_pn" "$CALLS" 16)
+an=$(python notify "${PREFIX}_an" "$CALLS" 16 python)
 fake=$("$cli" --url fake:// --topic "${PREFIX}_fake" bench rpc-client --in-process-server \
     --calls 200000 --json 2>/dev/null | json 'round(d["messages_per_second"])')
 
@@ -144,13 +163,13 @@ wait $mem_pid
 
 cat <<TABLE
 
-| workload (100-byte messages) | raw lapin | raw, oslo's AMQP ² | ours | Python oslo.messaging | ours/raw | ours/raw oslo AMQP | ours/Python | target |
-|---|---|---|---|---|---|---|---|---|
-| call, 1 caller, sequential | $r1/s | $w1/s | $o1/s | $p1/s | $(ratio "$o1" "$r1") | $(ratio "$o1" "$w1") | $(ratio "$o1" "$p1") | >= 0.9x raw, >= 4x Python |
-| call, 16 concurrent callers | $r16/s | $w16/s | $o16/s | $p16/s | $(ratio "$o16" "$r16") | $(ratio "$o16" "$w16") | $(ratio "$o16" "$p16") | >= 0.9x raw, >= 7x Python |
-| cast, consumed by the server | $rp/s ¹ | $wp/s ¹ | $oc/s | $pc/s | $(ratio "$oc" "$rp") | $(ratio "$oc" "$wp") | $(ratio "$oc" "$pc") | >= 0.9x raw, >= 5x Python |
-| notify, consumed by a listener | $rp/s ¹ | $wp/s ¹ | $on/s | $pn/s | $(ratio "$on" "$rp") | $(ratio "$on" "$wp") | $(ratio "$on" "$pn") | >= 0.9x raw, >= 5x Python |
-| fake driver call, sequential | - | - | $fake/s | - | - | - | - | >= 100,000/s |
+| workload (100-byte messages) | raw lapin | raw, oslo's AMQP ² | ours | Python server ³ | all Python ⁴ | ours/raw | ours/raw oslo AMQP | ours/Python server | ours/all Python | target |
+|---|---|---|---|---|---|---|---|---|---|---|
+| call, 1 caller, sequential | $r1/s | $w1/s | $o1/s | $p1/s | $a1/s | $(ratio "$o1" "$r1") | $(ratio "$o1" "$w1") | $(ratio "$o1" "$p1") | $(ratio "$o1" "$a1") | >= 0.9x raw, >= 4x Python |
+| call, 16 concurrent callers | $r16/s | $w16/s | $o16/s | $p16/s | $a16/s | $(ratio "$o16" "$r16") | $(ratio "$o16" "$w16") | $(ratio "$o16" "$p16") | $(ratio "$o16" "$a16") | >= 0.9x raw, >= 7x Python |
+| cast, consumed by the server | $rp/s ¹ | $wp/s ¹ | $oc/s | $pc/s | $ac/s | $(ratio "$oc" "$rp") | $(ratio "$oc" "$wp") | $(ratio "$oc" "$pc") | $(ratio "$oc" "$ac") | >= 0.9x raw, >= 5x Python |
+| notify, consumed by a listener | $rp/s ¹ | $wp/s ¹ | $on/s | $pn/s | $an/s | $(ratio "$on" "$rp") | $(ratio "$on" "$wp") | $(ratio "$on" "$pn") | $(ratio "$on" "$an") | >= 0.9x raw, >= 5x Python |
+| fake driver call, sequential | - | - | $fake/s | - | - | - | - | - | - | >= 100,000/s |
 
 Memory: idle \`bench rpc-server\` $((idle_kb / 1024)) MB RSS (target < 15 MB); a client with 10,000 calls in flight peaks at $((inflight_kb / 1024)) MB (target < 100 MB).
 
@@ -158,9 +177,10 @@ Memory: idle \`bench rpc-server\` $((idle_kb / 1024)) MB RSS (target < 15 MB); a
 ² \`--oslo-amqp\`: the same, with the AMQP features oslo.messaging's wire format needs (topic exchange, persistent messages, content type and
 encoding, expiration on calls, replies mandatory and confirmed); still no envelope and no dispatch.
 Raw and ours: \`bench raw-server\`/\`raw-client\` and \`bench rpc-*\`/\`notify-*\`, client and server as two processes, median of three runs.
-Python runs once. Python's side is the simulator's server
-(rpc-server with the threading executor; notify-server), driven by our client, since the simulator's client cannot send 100-byte messages;
-calls report the client's rate, casts and notifications the server's.
+Python runs once.
+³ the simulator's server (rpc-server with the threading executor; notify-server), driven by our client.
+⁴ the same server driven by a Python oslo.messaging client (\`bench/python_client.py\`, threads, the same 100-byte messages; the simulator's
+own client cannot send them): what a user runs without us. Calls report the client's rate, casts and notifications the server's.
 
 Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), RabbitMQ $(rabbitmqctl version 2>/dev/null), $(date -u +%Y-%m-%d), oslo.messaging 18.3.1 (Python $("$py" -c 'import sys; print(sys.version.split()[0])')).
 TABLE
