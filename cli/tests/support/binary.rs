@@ -87,9 +87,15 @@ impl Running {
     /// Starts the CLI on transport `url` with extra environment variables
     /// (e.g. `RUST_LOG`), without waiting for anything.
     pub fn spawn(url: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut child: Child = bin()
-            .arg("--url")
-            .arg(url)
+        let bin = env!("CARGO_BIN_EXE_oslo-messaging");
+        let args: Vec<&str> = ["--url", url].iter().chain(args).copied().collect();
+        Running::spawn_program(bin, &args, env)
+    }
+
+    /// Starts `program` (the binary, or a launcher such as `setsid` given
+    /// the binary as its first argument) without waiting for anything.
+    pub fn spawn_program(program: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child: Child = Command::new(program)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -168,12 +174,22 @@ impl Running {
     }
 }
 
+/// A process still running when its test ends (the test failed) gets
+/// SIGTERM first, so that it deletes what it declared (a server's fanout
+/// queue has a random name no guard knows), and SIGKILL if it does not end.
 impl Drop for Running {
     fn drop(&mut self) {
-        if !self.done && self.exit.try_recv().is_err() {
+        if self.done || self.exit.try_recv().is_ok() {
+            return;
+        }
+        let kill = |signal: &str| {
             let _ = Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
+                .args([signal, &self.pid.to_string()])
                 .status();
+        };
+        kill("-TERM");
+        if self.exit.recv_timeout(GUARD).is_err() {
+            kill("-KILL");
         }
     }
 }
