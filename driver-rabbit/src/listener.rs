@@ -142,7 +142,7 @@ impl Listener<IncomingRequest> for RpcListener {
         loop {
             let (d, channel) = self.sub.next().await?;
             let handle = |replier| Handle::new(&d, channel.clone(), replier);
-            let mut u = match wire::unpack(&d.data) {
+            let mut u = match wire::unpack_delivery(d.properties.headers().as_ref(), &d.data) {
                 Ok(u) => u,
                 Err(e) => {
                     tracing::warn!(error = %e, routing_key = %d.routing_key, "dropping a malformed request");
@@ -199,7 +199,7 @@ impl Listener<IncomingNotification> for NotifyListener {
         loop {
             let (d, channel) = self.sub.next().await?;
             let handle = Handle::new(&d, channel, None);
-            match wire::unpack(&d.data) {
+            match wire::unpack_delivery(d.properties.headers().as_ref(), &d.data) {
                 Ok(u) => {
                     return Some(IncomingNotification {
                         context: u.context,

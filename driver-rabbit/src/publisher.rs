@@ -28,6 +28,7 @@ use oslo_messaging_core::driver::Retry;
 use oslo_messaging_core::{MessagingError, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::compression::Codec;
 use crate::link::{error, Link};
 use crate::lock;
 use crate::options::RabbitOptions;
@@ -99,6 +100,7 @@ pub(crate) struct Publisher {
     ttl: Duration,
     declared: Mutex<DeclaredOn>,
     names: Arc<Declared>,
+    codec: Option<Codec>,
 }
 
 /// A channel taken from the pool.
@@ -118,9 +120,17 @@ enum Failure {
 }
 
 impl Publisher {
-    pub fn new(link: Arc<Link>, names: Arc<Declared>, opts: &RabbitOptions) -> Self {
+    /// A pool on `link`; bodies are compressed with `codec`
+    /// (`kombu_compression`).
+    pub fn new(
+        link: Arc<Link>,
+        names: Arc<Declared>,
+        opts: &RabbitOptions,
+        codec: Option<Codec>,
+    ) -> Self {
         Self {
             link,
+            codec,
             idle: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
             permits: Arc::new(Semaphore::new(opts.rpc_conn_pool_size)),
             min_idle: opts.conn_pool_min_size,
@@ -194,7 +204,8 @@ impl Publisher {
             confirm: true,
         };
         let confirmed = async {
-            let confirm = basic_publish(&lease, &msg)
+            let confirm = self
+                .basic_publish(&lease, &msg)
                 .await
                 .map_err(|e| delivery_error(msg.exchange, msg.routing_key, &e))?;
             settled(confirm.await, msg.exchange, msg.routing_key)
@@ -249,7 +260,7 @@ impl Publisher {
     /// as one that fails just after would: the call's timeout covers both.
     async fn queue(&self, lease: &Lease, msg: &Outgoing<'_>) -> std::result::Result<(), Failure> {
         self.declare(lease, &msg.declare).await.map_err(failure)?;
-        match basic_publish(lease, msg).now_or_never() {
+        match self.basic_publish(lease, msg).now_or_never() {
             Some(Err(e)) => Err(failure(delivery_error(msg.exchange, msg.routing_key, &e))),
             Some(Ok(_)) | None => Ok(()),
         }
@@ -262,7 +273,7 @@ impl Publisher {
         msg: &Outgoing<'_>,
     ) -> std::result::Result<PublisherConfirm, Failure> {
         self.declare(lease, &msg.declare).await.map_err(failure)?;
-        basic_publish(lease, msg)
+        self.basic_publish(lease, msg)
             .await
             .map_err(|e| failure(delivery_error(msg.exchange, msg.routing_key, &e)))
     }
@@ -290,6 +301,37 @@ impl Publisher {
             declared.names[kind as usize].insert(name.to_owned());
         }
         Ok(())
+    }
+
+    /// `msg` published on the lease's channel, its body compressed with
+    /// `kombu_compression` (the frames are queued on the first poll; the
+    /// future ends once they are written).
+    async fn basic_publish(
+        &self,
+        lease: &Lease,
+        msg: &Outgoing<'_>,
+    ) -> lapin::Result<PublisherConfirm> {
+        let options = BasicPublishOptions {
+            mandatory: msg.mandatory,
+            ..BasicPublishOptions::default()
+        };
+        let (exchange, key) = (msg.exchange.into(), msg.routing_key.into());
+        match self.codec {
+            None => {
+                let properties = msg.properties.clone();
+                lease
+                    .channel
+                    .basic_publish(exchange, key, options, msg.body, properties)
+                    .await
+            }
+            Some(codec) => {
+                let (body, properties) = codec.compress(msg.body, msg.properties.clone());
+                lease
+                    .channel
+                    .basic_publish(exchange, key, options, &body, properties)
+                    .await
+            }
+        }
     }
 
     fn is_declared(&self, generation: u64, kind: Kind, name: &str) -> bool {
@@ -359,24 +401,6 @@ impl Publisher {
             idle.remove(0);
         }
     }
-}
-
-/// `msg` published on the lease's channel (the frames are queued on the
-/// first poll; the future ends once they are written).
-fn basic_publish<'a>(
-    lease: &'a Lease,
-    msg: &'a Outgoing<'_>,
-) -> impl std::future::Future<Output = lapin::Result<PublisherConfirm>> + 'a {
-    lease.channel.basic_publish(
-        msg.exchange.into(),
-        msg.routing_key.into(),
-        BasicPublishOptions {
-            mandatory: msg.mandatory,
-            ..BasicPublishOptions::default()
-        },
-        msg.body,
-        msg.properties.clone(),
-    )
 }
 
 /// What the broker's answer to a publish means: `Ok` once it took the

@@ -82,15 +82,20 @@ impl Drop for Unregister {
 }
 
 impl Replies {
-    pub fn new(link: Arc<Link>, topology: Topology, declared: Arc<Declared>) -> Self {
-        Self {
-            queue: format!("reply_{}", wire::new_id()),
+    /// The replies of a transport, to `reply_<unique>` (see
+    /// `Topology::unique_name`); nothing is declared yet.
+    ///
+    /// # Errors
+    /// The queue manager's, when it names the queue.
+    pub fn new(link: Arc<Link>, topology: Topology, declared: Arc<Declared>) -> Result<Self> {
+        Ok(Self {
+            queue: format!("reply_{}", topology.unique_name()?),
             link,
             topology,
             declared,
             table: Arc::default(),
             consuming: tokio::sync::Mutex::new(None),
-        }
+        })
     }
 
     /// The reply queue's name, once it is declared and consumed.
@@ -151,7 +156,7 @@ impl Replies {
             let _channel = channel;
             while let Some(delivery) = consumer.next().await {
                 match delivery {
-                    Ok(d) => route(&ended.table, &d.data),
+                    Ok(d) => route(&ended.table, d.properties.headers().as_ref(), &d.data),
                     Err(e) => {
                         tracing::warn!(queue = ended.queue, error = %e, "reply consumer failed");
                         break;
@@ -187,10 +192,12 @@ impl Replies {
     }
 
     /// Deletes the reply queue if it was declared: it belongs to this
-    /// transport alone, so nothing should wait for its expiry.
+    /// transport alone, so nothing should wait for its expiry. A queue
+    /// manager's queue stays (its name comes back after a restart) and
+    /// expires.
     pub async fn delete(&self) {
         let mut consuming = self.consuming.lock().await;
-        if consuming.take().is_none() {
+        if consuming.take().is_none() || self.topology.keeps_transient_queues() {
             return;
         }
         let deleted = async {
@@ -220,8 +227,8 @@ impl Replies {
 }
 
 /// Hands one reply message to its waiter.
-fn route(table: &Mutex<Table>, data: &[u8]) {
-    let unpacked = match wire::unpack(data) {
+fn route(table: &Mutex<Table>, headers: Option<&lapin::types::FieldTable>, data: &[u8]) {
+    let unpacked = match wire::unpack_delivery(headers, data) {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(error = %e, "dropping a malformed reply");
@@ -297,6 +304,7 @@ mod tests {
         let mut rx = waiting(&table, "m1");
         route(
             &table,
+            None,
             &body(
                 json!({"result": null, "failure": null, "ending": false, "_msg_id": "m1", "_unique_id": "a"}),
             ),
@@ -304,6 +312,7 @@ mod tests {
         assert!(matches!(rx.try_recv(), Ok(ReplyEvent::KeepAlive)));
         route(
             &table,
+            None,
             &body(
                 json!({"result": 7, "failure": null, "ending": false, "_msg_id": "m1", "_unique_id": "b"}),
             ),
@@ -311,12 +320,14 @@ mod tests {
         assert!(rx.try_recv().is_err(), "the result waits for the end");
         route(
             &table,
+            None,
             &body(
                 json!({"result": 7, "failure": null, "ending": false, "_msg_id": "m1", "_unique_id": "b"}),
             ),
         );
         route(
             &table,
+            None,
             &body(
                 json!({"result": null, "failure": null, "ending": true, "_msg_id": "m1", "_unique_id": "c"}),
             ),
@@ -327,6 +338,7 @@ mod tests {
         }
         route(
             &table,
+            None,
             &body(
                 json!({"result": null, "failure": null, "ending": true, "_msg_id": "m1", "_unique_id": "c"}),
             ),
@@ -338,14 +350,15 @@ mod tests {
     fn unknown_and_malformed_replies_are_dropped() {
         let table = Arc::new(Mutex::new(Table::default()));
         let mut rx = waiting(&table, "m1");
-        route(&table, b"{not json");
-        route(&table, &body(json!({"result": 1, "ending": true})));
+        route(&table, None, b"{not json");
+        route(&table, None, &body(json!({"result": 1, "ending": true})));
         route(
             &table,
+            None,
             &body(json!({"result": 1, "ending": true, "_msg_id": "other"})),
         );
         assert!(rx.try_recv().is_err());
-        route(&table, &body(json!({"failure": 5, "_msg_id": "m1"})));
+        route(&table, None, &body(json!({"failure": 5, "_msg_id": "m1"})));
         assert!(matches!(
             rx.try_recv(),
             Ok(ReplyEvent::Failed(MessagingError::MalformedMessage(_)))

@@ -214,6 +214,18 @@ pub(crate) struct Unpacked {
     pub body: Map<String, Value>,
 }
 
+/// A delivery's body unpacked, decompressed first when its `compression`
+/// header says so (see `crate::compression`).
+///
+/// # Errors
+/// As [`unpack`], and `compression::decompressed`'s.
+pub(crate) fn unpack_delivery(
+    headers: Option<&lapin::types::FieldTable>,
+    data: &[u8],
+) -> Result<Unpacked> {
+    unpack(&crate::compression::decompressed(headers, data)?)
+}
+
 /// Opens a body: a JSON object, unwrapped from the 2.0 envelope when it
 /// has both envelope keys (otherwise it is the 1.0 format, the object itself).
 ///

@@ -168,6 +168,13 @@ async fn silent_network_is_detected_and_survived() {
 
 /// Publishes raw bodies straight to `queue` on the main broker.
 async fn publish_raw(queue: &str, bodies: &[Vec<u8>]) {
+    let plain: Vec<(Vec<u8>, Option<&str>)> = bodies.iter().map(|b| (b.clone(), None)).collect();
+    publish_raw_compressed(queue, &plain).await;
+}
+
+/// Publishes raw bodies to `queue`, each with the `compression` header it
+/// names (kombu's), if any.
+async fn publish_raw_compressed(queue: &str, bodies: &[(Vec<u8>, Option<&str>)]) {
     let connection = lapin::Connection::connect(
         "amqp://guest:guest@127.0.0.1:5672/%2f",
         lapin::ConnectionProperties::default(),
@@ -179,14 +186,23 @@ async fn publish_raw(queue: &str, bodies: &[Vec<u8>]) {
         .confirm_select(Default::default())
         .await
         .expect("confirms");
-    for body in bodies {
+    for (body, compression) in bodies {
+        let mut properties = lapin::BasicProperties::default();
+        if let Some(c) = compression {
+            let mut headers = lapin::types::FieldTable::default();
+            headers.insert(
+                "compression".into(),
+                lapin::types::AMQPValue::LongString((*c).into()),
+            );
+            properties = properties.with_headers(headers);
+        }
         channel
             .basic_publish(
                 "".into(),
                 queue.into(),
                 BasicPublishOptions::default(),
                 body,
-                lapin::BasicProperties::default(),
+                properties,
             )
             .await
             .expect("publish")
@@ -224,7 +240,7 @@ fn queue_depth(queue: &str) -> (u64, u64) {
 async fn bad_messages_are_dropped_and_the_server_keeps_serving() {
     let side = Side::new(MAIN);
     let topic = unique("bad");
-    let (server, _probe) = serve(&side.transport, &topic).await;
+    let (server, mut probe) = serve(&side.transport, &topic).await;
     let envelope = |inner: Value| {
         json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
             .to_string()
@@ -268,6 +284,41 @@ async fn bad_messages_are_dropped_and_the_server_keeps_serving() {
         "{e}"
     );
     assert_eq!(add(&client, 40, 2).await.expect("still serving"), json!(42));
+
+    // Compressed requests (kombu_compression, as a Python service with it
+    // on sends them) are decompressed; a compression header that names no
+    // codec, or a body that does not decompress, is dropped like any
+    // malformed message, and the server goes on.
+    let record = |value: &str| envelope(json!({"method": "record", "args": {"value": value}}));
+    let zlib = |body: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(body).expect("zlib");
+        e.finish().expect("zlib")
+    };
+    let bz2 = |body: &[u8]| {
+        use std::io::Write;
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        e.write_all(body).expect("bz2");
+        e.finish().expect("bz2")
+    };
+    publish_raw_compressed(
+        &format!("{topic}.s1"),
+        &[
+            (zlib(&record("gzip")), Some("application/x-gzip")),
+            (record("brotli"), Some("application/x-brotli")),
+            (b"not zlib".to_vec(), Some("application/x-gzip")),
+            (bz2(&record("bz2")), Some("application/x-bz2")),
+        ],
+    )
+    .await;
+    for expected in ["gzip", "bz2"] {
+        let (_, value) = within("a compressed cast", probe.records.recv())
+            .await
+            .expect("records open");
+        assert_eq!(value, json!(expected));
+    }
+    assert_eq!(add(&client, 1, 1).await.expect("still serving"), json!(2));
     within("server stop", server.stop()).await.expect("stop");
     within("server wait", server.wait()).await.expect("wait");
     side.clean_up(MAIN).await;

@@ -11,6 +11,9 @@ stderr. The Rust tests (driver-rabbit/tests/interop.rs) spawn it.
                    --priority info --payload '{"k": 1}'
     peer.py listen --url U --topic T [--pool P] [--count N]
 
+Every role takes --rabbit OPTION=VALUE (repeatable) for the
+[oslo_messaging_rabbit] group, e.g. --rabbit kombu_compression=gzip.
+
 Long-running roles (serve, listen) print {"event": "ready"} once consuming,
 and stop cleanly on stdin EOF or SIGTERM.
 """
@@ -53,8 +56,15 @@ def make_transport(args, notifications=False):
     conf = cfg.CONF
     conf([], project="interop-peer")
     if notifications:
-        return oslo_messaging.get_notification_transport(conf, url=args.url)
-    return oslo_messaging.get_rpc_transport(conf, url=args.url)
+        transport = oslo_messaging.get_notification_transport(conf, url=args.url)
+    else:
+        transport = oslo_messaging.get_rpc_transport(conf, url=args.url)
+    # The driver registered [oslo_messaging_rabbit] and reads it when it
+    # opens its first connection, which has not happened yet.
+    for option in args.rabbit:
+        key, _, value = option.partition("=")
+        conf.set_override(key, value, group="oslo_messaging_rabbit")
+    return transport
 
 
 def target(args, **kwargs):
@@ -285,6 +295,13 @@ def parser():
         c.add_argument("--url", required=True)
         c.add_argument("--topic", required=True)
         c.add_argument("--exchange", default=None)
+        c.add_argument(
+            "--rabbit",
+            action="append",
+            default=[],
+            metavar="OPTION=VALUE",
+            help="an [oslo_messaging_rabbit] option, e.g. kombu_compression=gzip",
+        )
         return c
 
     def with_context(c):
