@@ -14,6 +14,7 @@ use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
 use oslo_messaging_core::{Result, Target, TransportUrl};
 use serde_json::{Map, Value};
 
+use crate::compression::Codec;
 use crate::link::{Endpoints, IoRuntime, Link};
 use crate::listener::{NotifyListener, RpcListener};
 use crate::options::RabbitOptions;
@@ -72,6 +73,7 @@ impl RabbitDriver {
     pub fn new(url: &TransportUrl, config: &Config) -> Result<Self> {
         let opts: RabbitOptions = config.driver_group(url)?;
         opts.validate()?;
+        opts.warn_deprecated();
         let control_exchange = config.default_group()?.control_exchange;
         let endpoints = Endpoints::new(url, &opts)?;
         let io = IoRuntime::new()?;
@@ -86,12 +88,13 @@ impl RabbitDriver {
         let (publish_link, consume_link) = (link("publish"), link("consume"));
         let topology = Topology::new(opts.clone());
         let declared = Arc::new(Declared::default());
-        let replies = Replies::new(consume_link.clone(), topology.clone(), declared.clone());
+        let replies = Replies::new(consume_link.clone(), topology.clone(), declared.clone())?;
         Ok(Self {
             publisher: Arc::new(Publisher::new(
                 publish_link.clone(),
                 declared.clone(),
                 &opts,
+                Codec::from_option(opts.kombu_compression.as_deref())?,
             )),
             shared: Arc::new(RabbitShared {
                 opts,
@@ -236,14 +239,18 @@ impl Driver for RabbitDriver {
         let server = target.server.as_deref().unwrap_or_default();
         let exchange = self.exchange(target);
         let t = &self.shared.topology;
-        let fanout = t.fanout_queue(topic);
-        let own = [fanout.name.clone()];
+        let fanout = t.fanout_queue(topic)?;
+        // A queue manager's fanout queue is left to expire (see Topology).
+        let own = match t.keeps_transient_queues() {
+            true => Vec::new(),
+            false => vec![fanout.name.clone()],
+        };
         let queues = [
             t.rpc_queue(exchange, topic),
             t.rpc_queue(exchange, &format!("{topic}.{server}")),
             fanout,
         ];
-        let sub = Subscription::open(&self.shared, queues.to_vec(), own.to_vec()).await?;
+        let sub = Subscription::open(&self.shared, queues.to_vec(), own).await?;
         Ok(Box::new(RpcListener {
             sub,
             shared: self.shared.clone(),

@@ -32,11 +32,13 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod compression;
 mod driver;
 mod link;
 mod listener;
 mod options;
 mod publisher;
+mod queue_manager;
 mod replier;
 mod reply;
 mod socket;

@@ -42,7 +42,10 @@ pub struct RabbitOptions {
     /// Certificate authorities (PEM) to verify the broker with.
     #[serde(deserialize_with = "lenient::string")]
     pub ssl_ca_file: String,
-    /// Deprecated in oslo.messaging; verification is always on, so `false` is refused.
+    /// Deprecated for removal in oslo.messaging 18.2 ("verification is
+    /// always enabled now"), which no longer reads it: `false` is accepted
+    /// with a deprecation warning and the broker's host name is verified
+    /// all the same.
     #[serde(deserialize_with = "lenient::bool")]
     pub ssl_enforce_hostname_verification: bool,
     /// Deprecated in oslo.messaging; `true` is refused.
@@ -54,7 +57,9 @@ pub struct RabbitOptions {
     /// Up to this many random seconds are added to the reconnect delay (0.0).
     #[serde(deserialize_with = "lenient::f64")]
     pub kombu_reconnect_splay: f64,
-    /// Message compression; not supported, so any value is refused.
+    /// Compress message bodies (kombu's codecs): `gzip` (zlib format) or
+    /// `bz2`; unset or empty for none. Receivers decompress whatever the
+    /// `compression` header names, whatever this says.
     #[serde(deserialize_with = "lenient::opt_string")]
     pub kombu_compression: Option<String>,
     /// Seconds a server keeps retrying a reply whose queue is missing (60).
@@ -118,13 +123,15 @@ pub struct RabbitOptions {
     /// Consume with `x-cancel-on-ha-failover` (false).
     #[serde(deserialize_with = "lenient::bool")]
     pub enable_cancel_on_failover: bool,
-    /// Stable queue names from hostname and process name; not supported, `true` is refused.
+    /// Stable reply and fanout queue names, `<hostname>:<processname>:<N>`,
+    /// kept after close to expire (false); see `queue_manager`.
     #[serde(deserialize_with = "lenient::bool")]
     pub use_queue_manager: bool,
-    /// Host name for the queue manager (unused while `use_queue_manager` is refused).
+    /// Host name in queue manager names (the machine's host name).
     #[serde(deserialize_with = "lenient::string")]
     pub hostname: String,
-    /// Process name, shown in the broker's connection names.
+    /// Process name in queue manager names and the broker's connection
+    /// names (the program's file name, as Python's `sys.argv[0]` basename).
     #[serde(deserialize_with = "lenient::string")]
     pub processname: String,
     /// Stream queues for fanout; not supported, `true` is refused.
@@ -253,17 +260,24 @@ impl RabbitOptions {
         self.refuse_unhonoured()
     }
 
+    /// Logs a warning for each deprecated option set (as oslo.config does
+    /// when a deprecated option appears in a file).
+    pub fn warn_deprecated(&self) {
+        if !self.ssl_enforce_hostname_verification {
+            tracing::warn!(
+                group = GROUP,
+                option = "ssl_enforce_hostname_verification",
+                "deprecated for removal (verification is always enabled now): \
+                 false is ignored, the broker's host name is verified"
+            );
+        }
+    }
+
     fn refuse_unhonoured(&self) -> Result<()> {
         if !self.ssl_version.is_empty() {
             return Err(refuse(
                 "ssl_version",
                 "pinning a TLS version is not supported; leave it empty to negotiate TLS 1.2 or later",
-            ));
-        }
-        if !self.ssl_enforce_hostname_verification {
-            return Err(refuse(
-                "ssl_enforce_hostname_verification",
-                "the broker's host name is always verified; false is not supported",
             ));
         }
         if self.ssl_enforce_fips_mode {
@@ -278,15 +292,7 @@ impl RabbitOptions {
                 "ssl_cert_file and ssl_key_file must be given together",
             ));
         }
-        if let Some(c) = self.kombu_compression.as_deref().filter(|c| !c.is_empty()) {
-            return Err(refuse(
-                "kombu_compression",
-                format!("compression {c:?} is not supported"),
-            ));
-        }
-        if self.use_queue_manager {
-            return Err(refuse("use_queue_manager", "not supported yet"));
-        }
+        crate::compression::Codec::from_option(self.kombu_compression.as_deref())?;
         if self.rabbit_stream_fanout {
             return Err(refuse("rabbit_stream_fanout", "not supported yet"));
         }
@@ -380,6 +386,23 @@ mod tests {
     }
 
     #[test]
+    fn options_of_a_2026_deployment_are_accepted() {
+        // Deprecated, no longer read by oslo.messaging 18.2+: accepted (a
+        // warning is logged) and the host name is verified all the same.
+        with(|o| o.ssl_enforce_hostname_verification = false)
+            .validate()
+            .expect("accepted as Python accepts it");
+        for codec in ["gzip", "bz2", ""] {
+            with(|o| o.kombu_compression = Some(codec.into()))
+                .validate()
+                .expect("kombu's codecs");
+        }
+        with(|o| o.use_queue_manager = true)
+            .validate()
+            .expect("queue manager");
+    }
+
+    #[test]
     fn inconsistent_or_unhonoured_options_are_refused() {
         let cases: Vec<(RabbitOptions, &str)> = vec![
             (
@@ -405,12 +428,11 @@ mod tests {
                 "rabbit_login_method",
             ),
             (
-                with(|o| o.kombu_compression = Some("gzip".into())),
+                with(|o| o.kombu_compression = Some("lz4".into())),
                 "kombu_compression",
             ),
             (with(|o| o.ssl_version = "tlsv1".into()), "ssl_version"),
             (with(|o| o.ssl_cert_file = "c.pem".into()), "ssl_cert_file"),
-            (with(|o| o.use_queue_manager = true), "use_queue_manager"),
             (
                 with(|o| o.rabbit_stream_fanout = true),
                 "rabbit_stream_fanout",

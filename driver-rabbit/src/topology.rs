@@ -6,8 +6,11 @@
 //! |---|---|---|---|
 //! | RPC to a topic | target exchange or control exchange (topic) | `topic` | `topic` |
 //! | RPC to a server | same | `topic.server` | `topic.server` |
-//! | fanout | `topic_fanout` (fanout) | `topic_fanout_<hex>` | `topic` |
-//! | replies | default `""` | `reply_<hex>` | queue name |
+//! | fanout | `topic_fanout` (fanout) | `topic_fanout_<unique>` | `topic` |
+//! | replies | default `""` | `reply_<unique>` | queue name |
+//!
+//! `<unique>` is a uuid4 in hex, or with `use_queue_manager` the queue
+//! manager's `<hostname>:<processname>:<N>` (see `crate::queue_manager`).
 //! | notifications | target exchange or control exchange (topic) | `topic.priority` or the pool | `topic.priority` |
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
@@ -21,6 +24,7 @@ use oslo_messaging_core::Result;
 use crate::link::error;
 use crate::lock;
 use crate::options::RabbitOptions;
+use crate::queue_manager::QueueManager;
 
 /// An exchange to declare.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,11 +59,37 @@ enum Kind {
 #[derive(Debug, Clone)]
 pub(crate) struct Topology {
     opts: RabbitOptions,
+    queue_manager: Option<QueueManager>,
 }
 
 impl Topology {
     pub fn new(opts: RabbitOptions) -> Self {
-        Self { opts }
+        let queue_manager = opts
+            .use_queue_manager
+            .then(|| QueueManager::new(&opts.hostname, &opts.processname));
+        Self {
+            opts,
+            queue_manager,
+        }
+    }
+
+    /// The unique part of a reply or fanout queue's name: the queue
+    /// manager's next name, or a uuid4 in hex.
+    ///
+    /// # Errors
+    /// The queue manager's (its state file).
+    pub fn unique_name(&self) -> Result<String> {
+        match &self.queue_manager {
+            Some(qm) => qm.next_name(),
+            None => Ok(crate::wire::new_id()),
+        }
+    }
+
+    /// Whether reply and fanout queues stay on the broker when the driver
+    /// closes: with the queue manager their names come back after a
+    /// restart, so they are left to expire (`x-expires`), as Python does.
+    pub fn keeps_transient_queues(&self) -> bool {
+        self.queue_manager.is_some()
     }
 
     /// The topic exchange of RPC and notifications.
@@ -103,15 +133,18 @@ impl Topology {
         }
     }
 
-    /// A server's own fanout queue `<topic>_fanout_<hex>`.
-    pub fn fanout_queue(&self, topic: &str) -> QueueSpec {
-        QueueSpec {
-            name: format!("{topic}_fanout_{}", crate::wire::new_id()),
+    /// A server's own fanout queue `<topic>_fanout_<unique>`.
+    ///
+    /// # Errors
+    /// As [`unique_name`](Self::unique_name).
+    pub fn fanout_queue(&self, topic: &str) -> Result<QueueSpec> {
+        Ok(QueueSpec {
+            name: format!("{topic}_fanout_{}", self.unique_name()?),
             durable: self.opts.rabbit_transient_quorum_queue,
             auto_delete: false,
             arguments: self.queue_arguments(Kind::Transient),
             binding: Some((self.fanout_exchange(topic), topic.to_owned())),
-        }
+        })
     }
 
     /// The transport's reply queue, reached through the default exchange.
@@ -312,7 +345,7 @@ mod tests {
         );
         assert_eq!(key, "compute.host1");
 
-        let f = t.fanout_queue("compute");
+        let f = t.fanout_queue("compute").expect("a uuid name");
         assert!(f.name.starts_with("compute_fanout_") && f.name.len() == 15 + 32);
         assert_eq!((f.durable, f.auto_delete), (false, false));
         assert_eq!(
