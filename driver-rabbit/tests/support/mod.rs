@@ -4,6 +4,7 @@
 
 pub mod node;
 pub mod proxy;
+pub mod rabbitmq4;
 
 use std::sync::Arc;
 
