@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use oslo_messaging_core::driver::Retry;
 use oslo_messaging_core::{MessagingError, Result};
@@ -182,8 +182,9 @@ impl Publisher {
     }
 
     /// Publishes an empty message to the default exchange with a routing
-    /// key no queue has (the broker drops it) and waits until the broker
-    /// confirms it or blocks the connection. The broker sends
+    /// key no queue has (the broker drops it), then asks for a `basic.qos`
+    /// round trip, and waits until the broker answers both or blocks the
+    /// connection. The broker sends
     /// `connection.blocked` only to connections that publish during a
     /// resource alarm, so this is how a fresh connection learns that the
     /// broker refuses publishers; the health snapshot then says `blocked`.
@@ -208,6 +209,15 @@ impl Publisher {
                 .basic_publish(&lease, &msg)
                 .await
                 .map_err(|e| delivery_error(msg.exchange, msg.routing_key, &e))?;
+            // A broker in alarm may still take (and confirm) the publish
+            // that makes it block the connection, but it reads nothing
+            // after it: a round trip behind the publish is answered only
+            // by a broker that did not block us.
+            lease
+                .channel
+                .basic_qos(0, BasicQosOptions::default())
+                .await
+                .map_err(|e| error("probe the publishing connection", &e))?;
             settled(confirm.await, msg.exchange, msg.routing_key)
         };
         let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
