@@ -8,17 +8,14 @@
 
 mod interop_support;
 
-use interop_support::roles::{py_call, py_result, python_server, RustServer};
+use interop_support::roles::{py_call, py_result, python_server, RustListener, RustServer};
 use interop_support::{run_peer, rust_transport, unique, within, Peer, QueueCleanup, PATIENCE};
 use oslo_messaging_core::conformance::context;
-use oslo_messaging_core::notify::Notification;
 use oslo_messaging_core::{
-    Context, MessagingError, NotificationEndpoint, NotificationListener, NotificationResult,
-    Notifier, Priority, RpcClient, Target, Transport,
+    Context, MessagingError, Notifier, Priority, RpcClient, Target, Transport,
 };
 use oslo_messaging_driver_rabbit as _;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 // --- helpers -------------------------------------------------------------------
 
@@ -421,21 +418,7 @@ async fn python_notifications_reach_rust_listener_pool() {
     let pool = unique("pool");
     cleanup.notification_topic(&topic, &[&pool]);
     let t = rust_transport();
-    let (tx, mut seen) = mpsc::unbounded_channel::<Notification>();
-    let endpoint = NotificationEndpoint::builder(tx)
-        .on_priorities(Priority::ALL, |tx, n| async move {
-            let _ = tx.send(n);
-            Ok(NotificationResult::Handled)
-        })
-        .build();
-    let listener = NotificationListener::builder(&t, vec![Target::topic(&topic)])
-        .endpoint(endpoint)
-        .pool(&pool)
-        .build()
-        .expect("listener builds");
-    within("listener start", listener.start())
-        .await
-        .expect("listener starts");
+    let mut listener = RustListener::start(&t, &topic, &pool).await;
     let (sent, expected) = notification_contexts("hank");
 
     for (driver, priority, event_type, payload) in [
@@ -468,9 +451,7 @@ async fn python_notifications_reach_rust_listener_pool() {
         ];
         let line = run_peer(&cleanup, "notify", &topic, &extra).await;
         assert_eq!(line, json!({"event": "sent"}));
-        let n = within("notification on the Rust listener", seen.recv())
-            .await
-            .expect("channel open");
+        let n = listener.next().await;
         assert_eq!(
             (
                 n.publisher_id.as_deref(),
@@ -491,12 +472,7 @@ async fn python_notifications_reach_rust_listener_pool() {
         );
         assert!(n.metadata.timestamp.is_some(), "timestamp: {n:?}");
     }
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
+    listener.stop().await;
     t.cleanup().await;
 }
 

@@ -7,18 +7,13 @@
 
 mod interop_support;
 
-use interop_support::roles::{py_call, py_result, python_server, RustServer};
+use interop_support::roles::{py_call, py_result, python_server, RustListener, RustServer};
 use interop_support::{run_peer, rust_transport, unique, within, Peer, QueueCleanup, PATIENCE};
 use oslo_messaging_core::conformance::context;
 use oslo_messaging_core::conformance::rpc::exact_json_sample;
-use oslo_messaging_core::notify::Notification;
-use oslo_messaging_core::{
-    NotificationEndpoint, NotificationListener, NotificationResult, Notifier, Priority, RpcClient,
-    Target,
-};
+use oslo_messaging_core::{Notifier, Priority, RpcClient, Target};
 use oslo_messaging_driver_rabbit as _;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 /// `value` as JSON text: what is compared, so that key order and every
 /// digit count (`Value`'s `==` ignores key order).
@@ -119,21 +114,7 @@ async fn notification_payloads_stay_exact_both_ways() {
     listener.finish().await;
 
     // Python notifier, Rust listener.
-    let (tx, mut seen) = mpsc::unbounded_channel::<Notification>();
-    let endpoint = NotificationEndpoint::builder(tx)
-        .on_priorities(Priority::ALL, |tx, n| async move {
-            let _ = tx.send(n);
-            Ok(NotificationResult::Handled)
-        })
-        .build();
-    let rust_listener = NotificationListener::builder(&t, vec![Target::topic(&topic)])
-        .endpoint(endpoint)
-        .pool(&pool)
-        .build()
-        .expect("listener");
-    within("listener start", rust_listener.start())
-        .await
-        .expect("starts");
+    let mut rust_listener = RustListener::start(&t, &topic, &pool).await;
     let extra = [
         "--publisher-id".to_owned(),
         "python.interop".to_owned(),
@@ -146,15 +127,8 @@ async fn notification_payloads_stay_exact_both_ways() {
     ];
     let line = run_peer(&cleanup, "notify", &topic, &extra).await;
     assert_eq!(line, json!({"event": "sent"}));
-    let n = within("the Python notification", seen.recv())
-        .await
-        .expect("open");
+    let n = rust_listener.next().await;
     assert_eq!(text(&n.payload), text(&sample));
-    within("listener stop", rust_listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", rust_listener.wait())
-        .await
-        .expect("wait");
+    rust_listener.stop().await;
     t.cleanup().await;
 }

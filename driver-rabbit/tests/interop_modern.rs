@@ -10,17 +10,13 @@
 
 mod interop_support;
 
+use interop_support::roles::RustListener;
 use interop_support::{run_peer, unique, within, Peer, QueueCleanup, BROKER_URL, PATIENCE};
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::conformance::context;
-use oslo_messaging_core::notify::Notification;
-use oslo_messaging_core::{
-    NotificationEndpoint, NotificationListener, NotificationResult, Notifier, Priority, RpcClient,
-    Target, Transport,
-};
+use oslo_messaging_core::{Notifier, Priority, RpcClient, Target, Transport};
 use oslo_messaging_driver_rabbit as _;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 /// A Rust transport with `[oslo_messaging_rabbit] kombu_compression = codec`.
 fn compressing_transport(codec: &str) -> Transport {
@@ -97,21 +93,7 @@ async fn compressed_notifications_cross_both_ways() {
 
     // Python notifiers with gzip and bz2, a Rust listener without.
     let t = interop_support::rust_transport();
-    let (tx, mut seen) = mpsc::unbounded_channel::<Notification>();
-    let endpoint = NotificationEndpoint::builder(tx)
-        .on_priorities(Priority::ALL, |tx, n| async move {
-            let _ = tx.send(n);
-            Ok(NotificationResult::Handled)
-        })
-        .build();
-    let listener = NotificationListener::builder(&t, vec![Target::topic(&topic)])
-        .endpoint(endpoint)
-        .pool(&pool)
-        .build()
-        .expect("listener");
-    within("listener start", listener.start())
-        .await
-        .expect("starts");
+    let mut listener = RustListener::start(&t, &topic, &pool).await;
     for codec in ["gzip", "bzip2"] {
         let extra = [
             "--publisher-id".to_owned(),
@@ -127,18 +109,11 @@ async fn compressed_notifications_cross_both_ways() {
         ];
         let line = run_peer(&cleanup, "notify", &topic, &extra).await;
         assert_eq!(line, json!({"event": "sent"}));
-        let n = within("the compressed notification", seen.recv())
-            .await
-            .expect("open");
+        let n = listener.next().await;
         assert_eq!(n.event_type, format!("compressed.{codec}"));
         assert_eq!(n.payload.to_string(), payload.to_string(), "{codec}");
     }
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
+    listener.stop().await;
     t.cleanup().await;
 
     // A Rust notifier with gzip, a Python listener without.

@@ -66,7 +66,7 @@ fn bin_dir() -> PathBuf {
 
 /// One cookie for every node of this test process, so that any two of them
 /// can be clustered; it differs from the main node's cookie.
-fn cookie() -> &'static str {
+pub(super) fn cookie() -> &'static str {
     static COOKIE: OnceLock<String> = OnceLock::new();
     COOKIE.get_or_init(|| {
         let mut rng = fastrand::Rng::new();
@@ -92,7 +92,7 @@ fn reserved_ports() -> &'static Mutex<HashSet<u16>> {
 /// between now and the moment the node binds it. The CLI tools run with
 /// distribution port 0 (ephemeral), so they cannot take it either. If the
 /// node still finds it taken, `start()` retries with fresh ports.
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
@@ -126,13 +126,13 @@ fn free_port() -> u16 {
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-fn port_answers(port: u16) -> bool {
+pub(super) fn port_answers(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
 }
 
 /// Whether OS process `pid` exists (and is not a zombie).
-fn pid_alive(pid: u32) -> bool {
+pub(super) fn pid_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // Field 3, after the parenthesised command name, is the state.
         Ok(stat) => stat
@@ -143,14 +143,14 @@ fn pid_alive(pid: u32) -> bool {
     }
 }
 
-fn kill(signal: &str, pid: u32) {
+pub(super) fn kill(signal: &str, pid: u32) {
     let _ = Command::new("kill")
         .args([signal, &pid.to_string()])
         .stderr(Stdio::null())
         .status();
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

@@ -40,16 +40,16 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::node::{cookie, free_port, kill, pid_alive, port_answers, text};
 
 /// Host part of every node name (resolves through the root's `/etc/hosts`).
 const HOST: &str = "localhost";
@@ -124,88 +124,6 @@ fn sweep_leftovers(root: &Path) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// One cookie for every node of this test process (so that they could be
-/// clustered); it differs from the main node's cookie.
-fn cookie() -> &'static str {
-    static COOKIE: OnceLock<String> = OnceLock::new();
-    COOKIE.get_or_init(|| {
-        let mut rng = fastrand::Rng::new();
-        let tail: String = (0..24)
-            .map(|_| rng.alphabetic().to_ascii_uppercase())
-            .collect();
-        format!("OMT4{}{tail}", std::process::id())
-    })
-}
-
-/// Ports handed out by this process, never handed out twice.
-fn reserved_ports() -> &'static Mutex<HashSet<u16>> {
-    static PORTS: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
-    PORTS.get_or_init(|| Mutex::new(HashSet::new()))
-}
-
-/// A port free on 127.0.0.1 right now, not handed out before by this
-/// process, chosen at random below the kernel's ephemeral range (as in
-/// `node.rs`: no outgoing connection can take it before the node binds it;
-/// if another process does, `start()` retries with fresh ports).
-fn free_port() -> u16 {
-    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let (low, high) = if ephemeral_low > 12000 {
-        (10000, ephemeral_low)
-    } else {
-        (0, 0)
-    };
-    let mut reserved = reserved_ports().lock().unwrap_or_else(|e| e.into_inner());
-    let well_known = [15672, 25672, 4369, 5672, 5671, 15692, 5552, 1883, 61613];
-    for _ in 0..1000 {
-        let port = if high > low {
-            fastrand::u16(low..high)
-        } else {
-            match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)) {
-                Ok(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
-                Err(_) => 0,
-            }
-        };
-        if port == 0 || well_known.contains(&port) || reserved.contains(&port) {
-            continue;
-        }
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            reserved.insert(port);
-            return port;
-        }
-    }
-    panic!("no free port found on 127.0.0.1");
-}
-
-fn port_answers(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
-}
-
-/// Whether OS process `pid` exists (and is not a zombie).
-fn pid_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
-
-fn kill(signal: &str, pid: u32) {
-    let _ = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The running node: the supervising shell (our child) and its lifeline.
