@@ -40,29 +40,28 @@ pub async fn run(
         .map_err(|e| CliError::Unexpected(format!("cannot encode the health snapshot: {e}")))?;
     write_json_line(out, &snapshot)?;
     connected?;
-    let mut problems: Vec<String> = health
+    let down: Vec<String> = health
         .connections
         .iter()
         .filter(|c| c.state != ConnectionState::Connected)
         .map(|c| format!("{} is {:?}", c.purpose, c.state).to_lowercase())
         .collect();
-    if !problems.is_empty() {
+    if !down.is_empty() {
         return Err(CliError::Unexpected(format!(
             "not connected: {}",
-            problems.join(", ")
+            down.join(", ")
         )));
     }
-    problems.extend(
-        health
-            .connections
-            .iter()
-            .filter(|c| c.blocked)
-            .map(|c| format!("{} on {}", c.purpose, c.host.as_deref().unwrap_or("?"))),
-    );
-    if !problems.is_empty() {
+    let blocked: Vec<String> = health
+        .connections
+        .iter()
+        .filter(|c| c.blocked)
+        .map(|c| format!("{} on {}", c.purpose, c.host.as_deref().unwrap_or("?")))
+        .collect();
+    if !blocked.is_empty() {
         return Err(CliError::Unexpected(format!(
             "the broker blocks publishing (a resource alarm: memory or disk) on: {}",
-            problems.join(", ")
+            blocked.join(", ")
         )));
     }
     Ok(())
