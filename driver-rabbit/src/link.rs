@@ -674,6 +674,13 @@ fn jitter() -> Duration {
 /// Publishing a message has its own mapping (`publisher::delivery_error`):
 /// a refused message is a delivery failure.
 pub(crate) fn error(operation: &str, e: &lapin::Error) -> MessagingError {
+    let text = e.to_string();
+    if let Some(avoid) = refusal_remedy(&text) {
+        return MessagingError::BrokerRefused {
+            operation: operation.to_owned(),
+            reason: format!("{text}; {avoid}"),
+        };
+    }
     if e.is_amqp_soft_error() {
         MessagingError::BrokerRefused {
             operation: operation.to_owned(),
@@ -684,9 +691,39 @@ pub(crate) fn error(operation: &str, e: &lapin::Error) -> MessagingError {
     }
 }
 
+/// The options that avoid a refusal the broker makes for a deprecated
+/// feature its configuration no longer permits (RabbitMQ 4), whatever the
+/// AMQP error's level (4.0 closes the connection with 541).
+fn refusal_remedy(text: &str) -> Option<&'static str> {
+    if text.contains("transient_nonexcl_queues") {
+        return Some(
+            "RabbitMQ refuses queues that are neither durable nor exclusive \
+             (the default from 4.3): set [oslo_messaging_rabbit] rabbit_quorum_queue = true \
+             and rabbit_transient_quorum_queue = true",
+        );
+    }
+    if text.contains("global_qos") {
+        return Some("RabbitMQ refuses global QoS (the default from 4.3)");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_of_deprecated_features_name_the_options_that_avoid_them() {
+        let text = "protocol error: AMQP hard error: INTERNAL-ERROR: INTERNAL_ERROR - Feature \
+                    `transient_nonexcl_queues` is deprecated.";
+        let remedy = refusal_remedy(text).expect("a remedy");
+        assert!(remedy.contains("rabbit_quorum_queue = true"), "{remedy}");
+        assert!(
+            remedy.contains("rabbit_transient_quorum_queue = true"),
+            "{remedy}"
+        );
+        assert_eq!(refusal_remedy("NOT_FOUND - no queue 'x'"), None);
+    }
 
     #[test]
     fn endpoints_follow_oslo_messaging_defaults() {

@@ -133,10 +133,22 @@ async fn rabbitmq4_node_refuses_transient_non_exclusive_queues_like_4_3() {
         .expect_err("legacy defaults must not work on RabbitMQ 4.3");
     let error_text = error.to_string();
     eprintln!("[rabbitmq4] RPC server with legacy defaults: {error_text}");
+    // Refused at once, not retried, naming the broker's reason and the
+    // options that avoid it.
     assert!(
-        error_text.contains("transient_nonexcl_queues") || error_text.contains("541"),
-        "the error does not say why: {error_text}"
+        matches!(
+            error,
+            oslo_messaging_core::MessagingError::BrokerRefused { .. }
+        ),
+        "{error:?}"
     );
+    for part in [
+        "transient_nonexcl_queues",
+        "rabbit_quorum_queue = true",
+        "rabbit_transient_quorum_queue = true",
+    ] {
+        assert!(error_text.contains(part), "{part:?} not in: {error_text}");
+    }
     driver.cleanup().await;
     let exchanges: Vec<String> = driver
         .declared_exchanges()
