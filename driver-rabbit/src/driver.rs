@@ -14,7 +14,6 @@ use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
 use oslo_messaging_core::{Result, Target, TransportUrl};
 use serde_json::{Map, Value};
 
-use crate::compression::Codec;
 use crate::link::{Endpoints, IoRuntime, Link};
 use crate::listener::{NotifyListener, RpcListener};
 use crate::options::RabbitOptions;
@@ -94,7 +93,7 @@ impl RabbitDriver {
                 publish_link.clone(),
                 declared.clone(),
                 &opts,
-                Codec::from_option(opts.kombu_compression.as_deref())?,
+                opts.compression()?,
             )),
             shared: Arc::new(RabbitShared {
                 opts,

@@ -675,19 +675,14 @@ fn jitter() -> Duration {
 /// a refused message is a delivery failure.
 pub(crate) fn error(operation: &str, e: &lapin::Error) -> MessagingError {
     let text = e.to_string();
-    if let Some(avoid) = refusal_remedy(&text) {
-        return MessagingError::BrokerRefused {
-            operation: operation.to_owned(),
-            reason: format!("{text}; {avoid}"),
-        };
-    }
-    if e.is_amqp_soft_error() {
-        MessagingError::BrokerRefused {
-            operation: operation.to_owned(),
-            reason: e.to_string(),
-        }
-    } else {
-        MessagingError::Connection(format!("{operation}: {e}"))
+    let reason = match refusal_remedy(&text) {
+        Some(avoid) => format!("{text}; {avoid}"),
+        None if e.is_amqp_soft_error() => text,
+        None => return MessagingError::Connection(format!("{operation}: {text}")),
+    };
+    MessagingError::BrokerRefused {
+        operation: operation.to_owned(),
+        reason,
     }
 }
 

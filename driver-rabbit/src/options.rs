@@ -292,7 +292,7 @@ impl RabbitOptions {
                 "ssl_cert_file and ssl_key_file must be given together",
             ));
         }
-        crate::compression::Codec::from_option(self.kombu_compression.as_deref())?;
+        self.compression()?;
         if self.rabbit_stream_fanout {
             return Err(refuse("rabbit_stream_fanout", "not supported yet"));
         }
@@ -325,6 +325,14 @@ impl RabbitOptions {
             Some(old) if self.kombu_missing_consumer_retry_timeout == 60 => old,
             _ => self.kombu_missing_consumer_retry_timeout,
         }
+    }
+
+    /// The codec `kombu_compression` names; `None` for no compression.
+    ///
+    /// # Errors
+    /// [`MessagingError::InvalidOption`] for a codec kombu does not know.
+    pub(crate) fn compression(&self) -> Result<Option<crate::compression::Codec>> {
+        crate::compression::Codec::from_option(self.kombu_compression.as_deref())
     }
 
     /// Whether topic exchanges and queues are durable: `amqp_durable_queues`,

@@ -116,9 +116,10 @@ pub async fn client(
     let name = server_name(global);
     let mut global = global.clone();
     global.server = target_server(&global, args.fanout);
-    global.topic = Some(topic(&global));
+    let topic = topic(&global);
+    global.topic = Some(topic.clone());
     let destination = Destination {
-        topic: topic(&global),
+        topic,
         server: global.server.clone(),
         fanout: args.fanout,
     };
