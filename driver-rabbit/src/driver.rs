@@ -239,10 +239,10 @@ impl Driver for RabbitDriver {
         let exchange = self.exchange(target);
         let t = &self.shared.topology;
         let fanout = t.fanout_queue(topic)?;
-        // A queue manager's fanout queue is left to expire (see Topology).
-        let own = match t.keeps_transient_queues() {
-            true => Vec::new(),
-            false => vec![fanout.name.clone()],
+        // A queue manager's fanout queue is left to expire, a stream is shared.
+        let own = match t.deletes_on_stop(&fanout) {
+            true => vec![fanout.name.clone()],
+            false => Vec::new(),
         };
         let queues = [
             t.rpc_queue(exchange, topic),

@@ -134,7 +134,12 @@ pub struct RabbitOptions {
     /// names (the program's file name, as Python's `sys.argv[0]` basename).
     #[serde(deserialize_with = "lenient::string")]
     pub processname: String,
-    /// Stream queues for fanout; not supported, `true` is refused.
+    /// One shared stream queue per topic for fanout (false): every server
+    /// of a topic consumes `<topic>_fanout` (`x-queue-type: stream`,
+    /// `x-max-age: "<rabbit_transient_queues_ttl>s"`) from offset `last`,
+    /// and after a reconnection from the offset after the last one it saw.
+    /// Needs `rabbit_transient_quorum_queue = true` and a positive
+    /// `rabbit_qos_prefetch_count`, as in oslo.messaging.
     #[serde(deserialize_with = "lenient::bool")]
     pub rabbit_stream_fanout: bool,
     /// Topic exchanges and queues survive a broker restart (false).
@@ -227,6 +232,21 @@ impl RabbitOptions {
                 "rabbit_quorum_queue and rabbit_ha_queues are both enabled; a queue is quorum or HA (mirrored), not both",
             ));
         }
+        // As oslo.messaging's Connection.__init__.
+        if self.rabbit_stream_fanout && self.rabbit_qos_prefetch_count == 0 {
+            return Err(refuse(
+                "rabbit_stream_fanout",
+                "rabbit_stream_fanout needs rabbit_qos_prefetch_count to be set to a value greater than 0 \
+                 (RabbitMQ delivers from a stream only to consumers with a prefetch count)",
+            ));
+        }
+        if self.rabbit_stream_fanout && !self.rabbit_transient_quorum_queue {
+            return Err(refuse(
+                "rabbit_stream_fanout",
+                "rabbit_stream_fanout needs rabbit_transient_quorum_queue to be set to true \
+                 (the fanout exchange of a durable stream must be durable)",
+            ));
+        }
         if self.rabbit_retry_interval == 0 {
             return Err(refuse("rabbit_retry_interval", "must be at least 1"));
         }
@@ -293,9 +313,6 @@ impl RabbitOptions {
             ));
         }
         self.compression()?;
-        if self.rabbit_stream_fanout {
-            return Err(refuse("rabbit_stream_fanout", "not supported yet"));
-        }
         Ok(())
     }
 
@@ -408,6 +425,15 @@ mod tests {
         with(|o| o.use_queue_manager = true)
             .validate()
             .expect("queue manager");
+        with(|o| {
+            o.rabbit_quorum_queue = true;
+            o.rabbit_transient_quorum_queue = true;
+            o.use_queue_manager = true;
+            o.rabbit_stream_fanout = true;
+            o.rabbit_qos_prefetch_count = 10;
+        })
+        .validate()
+        .expect("the preset of oslo.messaging's admin guide");
     }
 
     #[test]
@@ -442,7 +468,17 @@ mod tests {
             (with(|o| o.ssl_version = "tlsv1".into()), "ssl_version"),
             (with(|o| o.ssl_cert_file = "c.pem".into()), "ssl_cert_file"),
             (
-                with(|o| o.rabbit_stream_fanout = true),
+                with(|o| {
+                    o.rabbit_stream_fanout = true;
+                    o.rabbit_transient_quorum_queue = true;
+                }),
+                "rabbit_stream_fanout",
+            ),
+            (
+                with(|o| {
+                    o.rabbit_stream_fanout = true;
+                    o.rabbit_qos_prefetch_count = 10;
+                }),
                 "rabbit_stream_fanout",
             ),
             (with(|o| o.heartbeat_rate = 0), "heartbeat_rate"),

@@ -32,7 +32,7 @@ use crate::compression::Codec;
 use crate::link::{error, Link};
 use crate::lock;
 use crate::options::RabbitOptions;
-use crate::topology::{declare_exchange, declare_queue, Declared, ExchangeSpec, QueueSpec};
+use crate::topology::{declare, Declared, ExchangeSpec, QueueSpec};
 
 /// The routing key of [`Publisher::probe`]'s message (no queue has it).
 const PROBE_ROUTING_KEY: &str = "oslo_messaging.probe";
@@ -297,13 +297,15 @@ impl Publisher {
         if self.is_declared(lease.generation, kind, name) {
             return Ok(());
         }
+        // On a channel of its own: a refused declaration closes its channel.
+        let connection = self.link.connection(Some(0)).await?;
         match what {
             Declare::Nothing => {}
             Declare::Exchange { spec, .. } => {
-                declare_exchange(&lease.channel, &spec(), &self.names).await?;
+                declare(&connection, &[spec()], &[], &self.names).await?;
             }
             Declare::Queue { spec, .. } => {
-                declare_queue(&lease.channel, &spec(), &self.names).await?;
+                declare(&connection, &[], &[spec()], &self.names).await?;
             }
         }
         let mut declared = lock(&self.declared);

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::link::{error, Link};
 use crate::lock;
-use crate::topology::{declare_queue, Declared, Topology};
+use crate::topology::{declare, Declared, Topology};
 use crate::wire::{self, ReplyPart};
 
 struct Waiter {
@@ -116,16 +116,17 @@ impl Replies {
     async fn consume(&self, retry: Retry) -> Result<(u64, Arc<AtomicBool>)> {
         let connection = self.link.connection(retry).await?;
         let generation = self.link.generation();
+        declare(
+            &connection,
+            &[],
+            &[self.topology.reply_queue(&self.queue)],
+            &self.declared,
+        )
+        .await?;
         let channel = connection
             .create_channel()
             .await
             .map_err(|e| error("open a channel for the reply queue", &e))?;
-        declare_queue(
-            &channel,
-            &self.topology.reply_queue(&self.queue),
-            &self.declared,
-        )
-        .await?;
         let mut consumer = channel
             .basic_consume(
                 self.queue.as_str().into(),
@@ -134,7 +135,7 @@ impl Replies {
                     no_ack: true,
                     ..BasicConsumeOptions::default()
                 },
-                self.topology.consumer_arguments(),
+                self.topology.consumer_arguments(None),
             )
             .await
             .map_err(|e| error(&format!("consume queue {:?}", self.queue), &e))?;

@@ -7,16 +7,30 @@
 //! | RPC to a topic | target exchange or control exchange (topic) | `topic` | `topic` |
 //! | RPC to a server | same | `topic.server` | `topic.server` |
 //! | fanout | `topic_fanout` (fanout) | `topic_fanout_<unique>` | `topic` |
+//! | fanout, `rabbit_stream_fanout` | `topic_fanout` (fanout) | `topic_fanout` (a stream, shared) | `topic` |
 //! | replies | default `""` | `reply_<unique>` | queue name |
+//! | notifications | target exchange or control exchange (topic) | `topic.priority` or the pool | `topic.priority` |
 //!
 //! `<unique>` is a uuid4 in hex, or with `use_queue_manager` the queue
 //! manager's `<hostname>:<processname>:<N>` (see `crate::queue_manager`).
-//! | notifications | target exchange or control exchange (topic) | `topic.priority` or the pool | `topic.priority` |
+//!
+//! Durability fallback (oslo.messaging's `Consumer.declare` and
+//! `Connection._publish`): when the broker refuses a declaration with
+//! `PRECONDITION_FAILED - inequivalent arg 'durable'` (another service
+//! declared the shared control exchange, or the queue, with the other
+//! durability first), a warning is logged and that exchange or queue is
+//! declared non-durable from then on by this driver. Python makes both the
+//! exchange and the queue non-durable; we change only the one the broker
+//! named, so that a durable quorum queue can still be bound to a legacy
+//! non-durable control exchange (Python's fallback would declare a
+//! non-durable quorum queue there, which RabbitMQ refuses). Every other
+//! refusal is returned as it is, naming the exchange or queue and the
+//! broker's text, and not retried.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Channel, ExchangeKind};
-use std::collections::BTreeSet;
+use lapin::{Channel, Connection, ExchangeKind};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use oslo_messaging_core::Result;
@@ -43,6 +57,9 @@ pub(crate) struct QueueSpec {
     pub auto_delete: bool,
     pub arguments: FieldTable,
     pub binding: Option<(ExchangeSpec, String)>,
+    /// A stream queue (`rabbit_stream_fanout`): consumed from an offset,
+    /// shared by every server of the topic, never deleted by a driver.
+    pub stream: bool,
 }
 
 /// Which of oslo.messaging's queue kinds a queue is: the options that
@@ -92,6 +109,13 @@ impl Topology {
         self.queue_manager.is_some()
     }
 
+    /// Whether a server deletes its fanout queue `spec` when it stops: not
+    /// with the queue manager (see above), and never a stream, which the
+    /// other servers of the topic share (oslo.messaging's `Connection.close`).
+    pub fn deletes_on_stop(&self, spec: &QueueSpec) -> bool {
+        !self.keeps_transient_queues() && !spec.stream
+    }
+
     /// The topic exchange of RPC and notifications.
     pub fn topic_exchange(&self, name: &str) -> ExchangeSpec {
         ExchangeSpec {
@@ -130,20 +154,43 @@ impl Topology {
             auto_delete: self.opts.amqp_auto_delete,
             arguments: self.queue_arguments(Kind::Lasting),
             binding: Some((self.topic_exchange(exchange), routing_key.to_owned())),
+            stream: false,
         }
     }
 
-    /// A server's own fanout queue `<topic>_fanout_<unique>`.
+    /// A server's own fanout queue `<topic>_fanout_<unique>`, or with
+    /// `rabbit_stream_fanout` the topic's shared stream `<topic>_fanout`
+    /// (durable, `x-queue-type: stream` and `x-max-age` only, as
+    /// oslo.messaging's `_get_queue_arguments` replaces every other
+    /// argument).
     ///
     /// # Errors
     /// As [`unique_name`](Self::unique_name).
     pub fn fanout_queue(&self, topic: &str) -> Result<QueueSpec> {
+        let binding = Some((self.fanout_exchange(topic), topic.to_owned()));
+        if self.opts.rabbit_stream_fanout {
+            let mut arguments = FieldTable::default();
+            arguments.insert("x-queue-type".into(), string("stream"));
+            let ttl = self.opts.rabbit_transient_queues_ttl;
+            if ttl > 0 {
+                arguments.insert("x-max-age".into(), string(&format!("{ttl}s")));
+            }
+            return Ok(QueueSpec {
+                name: format!("{topic}_fanout"),
+                durable: true,
+                auto_delete: false,
+                arguments,
+                binding,
+                stream: true,
+            });
+        }
         Ok(QueueSpec {
             name: format!("{topic}_fanout_{}", self.unique_name()?),
             durable: self.opts.rabbit_transient_quorum_queue,
             auto_delete: false,
             arguments: self.queue_arguments(Kind::Transient),
-            binding: Some((self.fanout_exchange(topic), topic.to_owned())),
+            binding,
+            stream: false,
         })
     }
 
@@ -155,13 +202,23 @@ impl Topology {
             auto_delete: false,
             arguments: self.queue_arguments(Kind::Transient),
             binding: None,
+            stream: false,
         }
     }
 
-    /// Arguments of `basic.consume`.
-    pub fn consumer_arguments(&self) -> FieldTable {
+    /// Arguments of `basic.consume`: for a stream, `x-stream-offset` (the
+    /// string `last`, or the offset to resume from) and nothing else, as
+    /// oslo.messaging's `Consumer.declare`; otherwise
+    /// `x-cancel-on-ha-failover` with `enable_cancel_on_failover`.
+    pub fn consumer_arguments(&self, stream_offset: Option<StreamOffset>) -> FieldTable {
         let mut t = FieldTable::default();
-        if self.opts.enable_cancel_on_failover {
+        if let Some(offset) = stream_offset {
+            let value = match offset {
+                StreamOffset::Last => string("last"),
+                StreamOffset::At(n) => int(n),
+            };
+            t.insert("x-stream-offset".into(), value);
+        } else if self.opts.enable_cancel_on_failover {
             t.insert("x-cancel-on-ha-failover".into(), AMQPValue::Boolean(true));
         }
         t
@@ -200,6 +257,15 @@ impl Topology {
     }
 }
 
+/// Where a stream consumer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamOffset {
+    /// The last chunk of the stream (a new consumer, or after a cancel).
+    Last,
+    /// This offset: the one after the last delivery seen, after a reconnection.
+    At(u64),
+}
+
 fn string(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s))
 }
@@ -213,11 +279,30 @@ fn int(v: u64) -> AMQPValue {
     }
 }
 
-/// The names of every exchange and queue a driver declared.
+/// The names of every exchange and queue a driver declared, and those the
+/// broker holds as non-durable where we asked for durable (see the module
+/// docs: durability fallback).
 #[derive(Debug, Default)]
 pub(crate) struct Declared {
     exchanges: Mutex<BTreeSet<String>>,
     queues: Mutex<BTreeSet<String>>,
+    non_durable: Mutex<HashSet<(Entity, String)>>,
+}
+
+/// What a declaration declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Entity {
+    Exchange,
+    Queue,
+}
+
+impl Entity {
+    fn noun(self) -> &'static str {
+        match self {
+            Entity::Exchange => "exchange",
+            Entity::Queue => "queue",
+        }
+    }
 }
 
 impl Declared {
@@ -228,21 +313,79 @@ impl Declared {
     pub fn queues(&self) -> Vec<String> {
         lock(&self.queues).iter().cloned().collect()
     }
+
+    /// The durability to declare `name` with: `durable`, unless the broker
+    /// refused it as durable before.
+    fn durable(&self, entity: Entity, name: &str, durable: bool) -> bool {
+        durable && !lock(&self.non_durable).contains(&(entity, name.to_owned()))
+    }
+
+    /// Declares `name` non-durable from now on if `refusal` is the broker's
+    /// `inequivalent arg 'durable'` for a durable declaration of it;
+    /// `true` if so (the declaration is to be made again, on a new
+    /// channel: the broker closed this one).
+    fn fall_back(&self, entity: Entity, name: &str, durable: bool, refusal: &lapin::Error) -> bool {
+        if !durable || !refusal.to_string().contains("inequivalent arg 'durable'") {
+            return false;
+        }
+        tracing::warn!(
+            error = %refusal,
+            "{} {name:?} exists on the broker as non-durable, probably because of conflicting \
+             configurations between services; declaring it non-durable, as oslo.messaging does",
+            entity.noun()
+        );
+        lock(&self.non_durable).insert((entity, name.to_owned()))
+    }
 }
 
-/// Declares `spec` on `channel`.
+/// Declares `exchanges`, then `queues` with their exchanges and bindings,
+/// on a channel of their own (closed when done), with the durability
+/// fallback of the module docs.
 ///
 /// # Errors
-/// [`MessagingError::BrokerRefused`] naming the exchange (for example a
-/// declaration that conflicts with an existing exchange; the broker closes
-/// the channel then); a connection error.
-pub(crate) async fn declare_exchange(
+/// [`MessagingError::BrokerRefused`](oslo_messaging_core::MessagingError::BrokerRefused)
+/// naming the exchange, queue or binding and the broker's text (for
+/// example a queue that exists with another type or other arguments); a
+/// connection error.
+pub(crate) async fn declare(
+    connection: &Connection,
+    exchanges: &[ExchangeSpec],
+    queues: &[QueueSpec],
+    declared: &Declared,
+) -> Result<()> {
+    let mut channel = open_channel(connection).await?;
+    for spec in exchanges {
+        while let Err(again) = declare_exchange(&channel, spec, declared).await? {
+            tracing::debug!(exchange = %again, "declaring again on a new channel");
+            channel = open_channel(connection).await?;
+        }
+    }
+    for spec in queues {
+        while let Err(again) = declare_queue(&channel, spec, declared).await? {
+            tracing::debug!(name = %again, "declaring again on a new channel");
+            channel = open_channel(connection).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn open_channel(connection: &Connection) -> Result<Channel> {
+    connection
+        .create_channel()
+        .await
+        .map_err(|e| error("open a channel to declare queues and exchanges", &e))
+}
+
+/// `Ok(Err(name))`: to be declared again, non-durable (see [`Declared::fall_back`]).
+type Declaration = Result<std::result::Result<(), String>>;
+
+async fn declare_exchange(
     channel: &Channel,
     spec: &ExchangeSpec,
     declared: &Declared,
-) -> Result<()> {
+) -> Declaration {
     if spec.name.is_empty() {
-        return Ok(());
+        return Ok(Ok(()));
     }
     lock(&declared.exchanges).insert(spec.name.clone());
     let kind = if spec.fanout {
@@ -250,47 +393,54 @@ pub(crate) async fn declare_exchange(
     } else {
         ExchangeKind::Topic
     };
-    channel
+    let durable = declared.durable(Entity::Exchange, &spec.name, spec.durable);
+    let outcome = channel
         .exchange_declare(
             ShortString::from(spec.name.as_str()),
             kind,
             ExchangeDeclareOptions {
-                durable: spec.durable,
+                durable,
                 auto_delete: spec.auto_delete,
                 ..ExchangeDeclareOptions::default()
             },
             FieldTable::default(),
         )
-        .await
-        .map_err(|e| error(&format!("declare exchange {:?}", spec.name), &e))
+        .await;
+    match outcome {
+        Ok(()) => Ok(Ok(())),
+        Err(e) if declared.fall_back(Entity::Exchange, &spec.name, durable, &e) => {
+            Ok(Err(spec.name.clone()))
+        }
+        Err(e) => Err(error(&format!("declare exchange {:?}", spec.name), &e)),
+    }
 }
 
-/// Declares the queue of `spec`, its exchange and its binding.
-///
-/// # Errors
-/// As [`declare_exchange`], naming the exchange, the queue or the binding
-/// that was refused.
-pub(crate) async fn declare_queue(
-    channel: &Channel,
-    spec: &QueueSpec,
-    declared: &Declared,
-) -> Result<()> {
+async fn declare_queue(channel: &Channel, spec: &QueueSpec, declared: &Declared) -> Declaration {
     if let Some((exchange, _)) = &spec.binding {
-        declare_exchange(channel, exchange, declared).await?;
+        if let Err(again) = declare_exchange(channel, exchange, declared).await? {
+            return Ok(Err(again));
+        }
     }
     lock(&declared.queues).insert(spec.name.clone());
-    channel
+    let durable = declared.durable(Entity::Queue, &spec.name, spec.durable);
+    let outcome = channel
         .queue_declare(
             ShortString::from(spec.name.as_str()),
             QueueDeclareOptions {
-                durable: spec.durable,
+                durable,
                 auto_delete: spec.auto_delete,
                 ..QueueDeclareOptions::default()
             },
             spec.arguments.clone(),
         )
-        .await
-        .map_err(|e| error(&format!("declare queue {:?}", spec.name), &e))?;
+        .await;
+    match outcome {
+        Ok(_) => {}
+        Err(e) if declared.fall_back(Entity::Queue, &spec.name, durable, &e) => {
+            return Ok(Err(spec.name.clone()))
+        }
+        Err(e) => return Err(error(&format!("declare queue {:?}", spec.name), &e)),
+    }
     if let Some((exchange, key)) = &spec.binding {
         channel
             .queue_bind(
@@ -311,7 +461,7 @@ pub(crate) async fn declare_queue(
                 )
             })?;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
@@ -365,7 +515,7 @@ mod tests {
             args(&r),
             [("x-expires".into(), AMQPValue::LongInt(1_800_000))]
         );
-        assert!(t.consumer_arguments().inner().is_empty());
+        assert!(t.consumer_arguments(None).inner().is_empty());
     }
 
     #[test]
@@ -401,10 +551,63 @@ mod tests {
         let r = t.reply_queue("r");
         assert!(r.durable);
         assert_eq!(args(&r).len(), 3, "ha, quorum and ttl: {:?}", args(&r));
-        assert_eq!(t.consumer_arguments().inner().len(), 1);
+        assert_eq!(t.consumer_arguments(None).inner().len(), 1);
         assert_eq!(
             int(u64::from(u32::MAX)),
             AMQPValue::LongLongInt(4_294_967_295)
         );
+    }
+
+    #[test]
+    fn stream_fanout_is_one_shared_stream_per_topic_as_python_declares_it() {
+        let t = topology(|o| {
+            o.rabbit_transient_quorum_queue = true;
+            o.rabbit_stream_fanout = true;
+            o.rabbit_qos_prefetch_count = 10;
+            o.rabbit_ha_queues = true;
+            o.enable_cancel_on_failover = true;
+        });
+        let f = t.fanout_queue("compute").expect("a stream");
+        assert_eq!(f.name, "compute_fanout");
+        assert!(f.stream && f.durable && !f.auto_delete);
+        // Every other argument (here x-ha-policy, quorum, x-expires) is replaced.
+        assert_eq!(
+            args(&f),
+            [
+                ("x-max-age".into(), string("1800s")),
+                ("x-queue-type".into(), string("stream")),
+            ]
+        );
+        let (fx, key) = f.binding.clone().expect("bound");
+        assert_eq!(
+            (fx.name.as_str(), fx.fanout, fx.durable, fx.auto_delete),
+            ("compute_fanout", true, true, true)
+        );
+        assert_eq!(key, "compute");
+        assert!(!t.deletes_on_stop(&f), "a stream is shared: never deleted");
+        assert_eq!(
+            t.consumer_arguments(Some(StreamOffset::Last))
+                .inner()
+                .get("x-stream-offset"),
+            Some(&string("last"))
+        );
+        let resumed = t.consumer_arguments(Some(StreamOffset::At(42)));
+        assert_eq!(
+            resumed.inner().iter().collect::<Vec<_>>(),
+            [(&"x-stream-offset".into(), &AMQPValue::LongInt(42))],
+            "only the offset, as Python replaces x-cancel-on-ha-failover"
+        );
+
+        let no_ttl = topology(|o| {
+            o.rabbit_transient_quorum_queue = true;
+            o.rabbit_stream_fanout = true;
+            o.rabbit_transient_queues_ttl = 0;
+        });
+        let f = no_ttl.fanout_queue("compute").expect("a stream");
+        assert_eq!(args(&f), [("x-queue-type".into(), string("stream"))]);
+
+        let classic = topology(|_| {});
+        let f = classic.fanout_queue("compute").expect("a queue");
+        assert!(!f.stream && classic.deletes_on_stop(&f));
     }
 }

@@ -18,40 +18,11 @@ use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::TransportUrl;
 use oslo_messaging_driver_rabbit::admin;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
 
 mod support;
 use support::{echo_server, main_transport, MAIN_URL};
 
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Forwards the driver's log messages to the test.
-struct Forward(mpsc::UnboundedSender<String>);
-
-impl<S: tracing::Subscriber> Layer<S> for Forward {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if !event
-            .metadata()
-            .target()
-            .starts_with("oslo_messaging_driver_rabbit")
-        {
-            return;
-        }
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                if f.name() == "message" {
-                    self.0 = format!("{v:?}");
-                }
-            }
-        }
-        let mut m = Message(String::new());
-        event.record(&mut m);
-        let _ = self.0.send(m.0);
-    }
-}
 
 /// A request in oslo.messaging's 2.0 envelope, answered to `reply_q`.
 fn request(msg_id: &str, reply_q: &str) -> Vec<u8> {
@@ -69,10 +40,7 @@ fn request(msg_id: &str, reply_q: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_is_sent_again_until_its_queue_appears() {
-    let (logs, mut log) = mpsc::unbounded_channel();
-    let subscriber = tracing_subscriber::registry()
-        .with(Forward(logs).with_filter(tracing_subscriber::filter::LevelFilter::DEBUG));
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let mut log = support::logs::subscribe();
 
     let (driver, transport) = main_transport();
     let topic = format!("reply_queue_{}", std::process::id());
@@ -99,12 +67,12 @@ async fn a_reply_is_sent_again_until_its_queue_appears() {
         .expect("publish");
 
     let came_back = async {
-        while let Some(line) = log.recv().await {
+        loop {
+            let line = support::logs::wait_for(&mut log, &["reply"]).await;
             if line.contains("reply not confirmed") || line.contains("reply queue missing") {
                 return line;
             }
         }
-        panic!("the log ended");
     };
     let line = tokio::time::timeout(PATIENCE, came_back)
         .await

@@ -2,6 +2,7 @@
 //! proxy, and a transport with an echo server on the main broker.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod node;
 pub mod proxy;
 pub mod rabbitmq4;

@@ -86,6 +86,31 @@ impl Config {
         }
     }
 
+    /// Sets `option` of `group` (group matched in any case) above every
+    /// source, as oslo.config's `ConfigOpts.set_override`: for a program or
+    /// test that takes a configuration and must pin one option.
+    ///
+    /// ```
+    /// use oslo_messaging_core::config::Config;
+    ///
+    /// let mut config = Config::builder()
+    ///     .set("DEFAULT", "control_exchange", "nova")
+    ///     .build()?;
+    /// config.set_override("DEFAULT", "control_exchange", "cinder");
+    /// assert_eq!(config.default_group()?.control_exchange, "cinder");
+    /// # Ok::<(), oslo_messaging_core::error::MessagingError>(())
+    /// ```
+    pub fn set_override(
+        &mut self,
+        group: impl Into<String>,
+        option: impl Into<String>,
+        value: impl Into<String>,
+    ) {
+        let set = [(group.into(), option.into(), value.into())];
+        self.figment = std::mem::take(&mut self.figment).merge(DictSource::overrides(&set));
+        self.sources.push("programmatic override".to_owned());
+    }
+
     /// Reads group `G`: its defaults, overridden by the sources. The group
     /// name is matched in any case; options not in `G` are ignored.
     ///
