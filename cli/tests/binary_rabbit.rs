@@ -197,6 +197,29 @@ fn health_shows_publish_and_consume_connected() {
     }
 }
 
+/// The report that opened issue 13: `--config-file nova.conf health` with
+/// the 2026 preset exited 64 ("not supported yet"). It connects now
+/// (`health` logs nothing: its JSON line is the report).
+#[test]
+fn health_with_a_2026_nova_conf_and_the_preset_exits_0() {
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../driver-rabbit/tests/fixtures/nova-2026.conf"
+    );
+    let health = cli(&["--config-file", conf, "health"]);
+    assert_eq!(health.status.code(), Some(0), "{health:?}");
+    let (stdout, stderr) = (text(&health.stdout), text(&health.stderr));
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON line");
+    for c in value["connections"].as_array().expect("a list") {
+        assert_eq!(c["state"], "connected", "{c}");
+    }
+    assert_eq!(stderr, "", "{health:?}");
+    assert!(
+        !stdout.contains("Zm9v") && !stderr.contains("Zm9v"),
+        "no password shown"
+    );
+}
+
 #[test]
 fn health_with_a_wrong_password_exits_3_at_once() {
     let started = Instant::now();

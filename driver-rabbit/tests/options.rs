@@ -80,6 +80,37 @@ fn config_files_and_url_query_combine() {
     );
 }
 
+/// A nova.conf written as a 2026 deployment writes it (the admin guide's
+/// preset, RabbitMQ 4 settings, options of other projects) loads as is.
+#[test]
+fn a_2026_nova_conf_with_the_preset_loads_as_is() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nova-2026.conf");
+    let config = Config::builder()
+        .ini_file(&path)
+        .build()
+        .expect("nova-2026.conf");
+    let default = config.default_group().expect("[DEFAULT]");
+    let url = TransportUrl::parse(default.transport_url.as_deref().expect("transport_url"))
+        .expect("three hosts, a password with '/' and '@', the vhost '/'");
+    assert_eq!(url.hosts.len(), 3);
+    assert_eq!(url.virtual_host.as_deref(), Some("/"));
+    let o: RabbitOptions = config.driver_group(&url).expect("[oslo_messaging_rabbit]");
+    o.validate().expect("the preset is valid");
+    assert!(o.rabbit_quorum_queue && o.rabbit_transient_quorum_queue);
+    assert!(o.use_queue_manager && o.rabbit_stream_fanout);
+    assert_eq!(o.rabbit_qos_prefetch_count, 10);
+    assert_eq!(o.rabbit_quorum_delivery_limit, 20);
+    assert_eq!(o.kombu_compression.as_deref(), Some("gzip"));
+    assert!(!o.ssl_enforce_hostname_verification);
+    // Builds a transport (connections open on first use).
+    let t = Transport::new(&config, None).expect("a transport from nova-2026.conf");
+    assert!(
+        !format!("{t:?}").contains("Zm9v"),
+        "no password in Debug: {t:?}"
+    );
+}
+
 #[test]
 fn kombu_scheme_is_an_alias_and_nothing_shows_the_password() {
     let t = Transport::from_url("kombu://guest:s3cret@127.0.0.1:5672/").expect("kombu");

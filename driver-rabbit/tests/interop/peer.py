@@ -21,12 +21,16 @@ and stop cleanly on stdin EOF or SIGTERM.
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import threading
 
+from oslo_concurrency import lockutils
 from oslo_config import cfg
 import oslo_messaging
+from oslo_messaging._drivers import impl_rabbit
 
 LOG = logging.getLogger("interop-peer")
 PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
@@ -55,15 +59,21 @@ def make_transport(args, notifications=False):
         oslo_messaging.set_transport_defaults(control_exchange=args.exchange)
     conf = cfg.CONF
     conf([], project="interop-peer")
+    # Set before the driver exists: RabbitDriver.__init__ reads some of them
+    # (use_queue_manager), the rest are read at the first connection.
+    conf.register_opts(impl_rabbit.rabbit_opts, group="oslo_messaging_rabbit")
+    # use_queue_manager takes an external lock, as a service's nova.conf
+    # allows with [oslo_concurrency] lock_path.
+    lock_path = os.path.join(tempfile.gettempdir(), "oslo-messaging-interop-locks")
+    os.makedirs(lock_path, exist_ok=True)
+    lockutils.set_defaults(lock_path)
+    for option in args.rabbit:
+        key, _, value = option.partition("=")
+        conf.set_override(key, value, group="oslo_messaging_rabbit")
     if notifications:
         transport = oslo_messaging.get_notification_transport(conf, url=args.url)
     else:
         transport = oslo_messaging.get_rpc_transport(conf, url=args.url)
-    # The driver registered [oslo_messaging_rabbit] and reads it when it
-    # opens its first connection, which has not happened yet.
-    for option in args.rabbit:
-        key, _, value = option.partition("=")
-        conf.set_override(key, value, group="oslo_messaging_rabbit")
     return transport
 
 

@@ -2,6 +2,8 @@
 //! the venv, a spawned Python peer speaking JSON lines, and a guard that
 //! deletes every queue a test declared.
 
+#![allow(dead_code)] // each test binary uses a different subset
+
 pub mod roles;
 
 use std::io::{BufRead, BufReader, Read};
