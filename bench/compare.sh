@@ -16,6 +16,11 @@ URL="${URL:-rabbit://guest:guest@127.0.0.1:5672/}"
 CALLS="${CALLS:-50000}"          # concurrent workloads
 SEQUENTIAL="${SEQUENTIAL:-10000}" # one caller
 PREFIX="bench_cmp_$$"
+# oslo.messaging's 2026 preset, as a transport URL query.
+PRESET="rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true&use_queue_manager=true"
+PRESET+="&rabbit_stream_fanout=true&rabbit_qos_prefetch_count=10"
+# What once() runs ours with: the URL, and more global arguments.
+run_url="$URL"; run_args=()
 work="target/bench-compare"
 mkdir -p "$work"
 
@@ -32,11 +37,20 @@ if [[ ! -f "$sim" ]]; then
     tar -xzf "$work"/oslo_messaging-18.3.1.tar.gz -C "$work"
 fi
 
+# Queue-manager reply queues (`reply_<host>:oslo-messaging:<N>`) outlive
+# their process by design: those this run makes are deleted with the rest.
+qm_queues() { rabbitmqctl list_queues -q name 2>/dev/null | grep "^reply_.*:oslo-messaging:" || true; }
+qm_before="$(qm_queues)"
 cleanup() {
     local q
-    for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep "^$PREFIX" || true); do
+    for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep "^$PREFIX" || true) \
+             $(comm -13 <(sort <<<"$qm_before") <(qm_queues | sort)); do
         rabbitmqctl delete_queue -q "$q" >/dev/null 2>&1 || true
     done
+    # The preset's control exchange is durable.
+    "$py" -c "import amqp, sys
+c = amqp.Connection('127.0.0.1:5672'); c.connect(); c.channel().exchange_delete(sys.argv[1]); c.close()" \
+        "${PREFIX}_preset" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -55,15 +69,18 @@ once() { # kind topic count concurrency
         raw-cast) server=(raw-server); client=(raw-client --cast); rate_of=server ;;
         oslo-call) server=(raw-server --oslo-amqp); client=(raw-client --oslo-amqp) ;;
         oslo-cast) server=(raw-server --oslo-amqp); client=(raw-client --oslo-amqp --cast); rate_of=server ;;
+        quorum-call) server=(raw-server --oslo-amqp --quorum --prefetch 10); client=(raw-client --oslo-amqp --quorum) ;;
+        quorum-cast) server=(raw-server --oslo-amqp --quorum --prefetch 10)
+            client=(raw-client --oslo-amqp --quorum --cast); rate_of=server ;;
     esac
-    "$cli" --url "$URL" --topic "$topic" bench "${server[@]}" --messages "$n" --json \
+    "$cli" --url "$run_url" "${run_args[@]}" --topic "$topic" bench "${server[@]}" --messages "$n" --json \
         >"$work/server.json" 2>"$work/server.err" &
     local pid=$!
     until grep -q "^bench server ready" "$work/server.err"; do
         kill -0 $pid 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
         sleep 0.1
     done
-    "$cli" --url "$URL" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
+    "$cli" --url "$run_url" "${run_args[@]}" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
         --concurrency "$c" --json >"$work/client.json" 2>"$work/client.err"
     # A client with errors leaves the server short of its count: stop it.
     if [[ "$(json 'd["errors"]' <"$work/client.json")" != 0 ]]; then
@@ -147,6 +164,14 @@ oc=$(ours cast "${PREFIX}_cast" "$CALLS" 16);        pc=$(python cast "${PREFIX}
 ac=$(python cast "${PREFIX}_acast" "$CALLS" 16 python)
 on=$(ours notify "${PREFIX}_n" "$CALLS" 16);         pn=$(python notify "${PREFIX}_pn" "$CALLS" 16)
 an=$(python notify "${PREFIX}_an" "$CALLS" 16 python)
+# The preset: ours with it, and the raw oslo-AMQP floor on quorum queues
+# with prefetch 10 (the broker's own cost, which the preset cannot avoid).
+run_url="$URL?$PRESET"; run_args=(--exchange "${PREFIX}_preset")
+s1=$(ours call "${PREFIX}_s1" "$SEQUENTIAL" 1);      s16=$(ours call "${PREFIX}_s16" "$CALLS" 16)
+sc=$(ours cast "${PREFIX}_scast" "$CALLS" 16);       sn=$(ours notify "${PREFIX}_sn" "$CALLS" 16)
+run_url="$URL"; run_args=()
+q1=$(ours quorum-call "${PREFIX}_q1" "$SEQUENTIAL" 1); q16=$(ours quorum-call "${PREFIX}_q16" "$CALLS" 16)
+qp=$(ours quorum-cast "${PREFIX}_qp" "$CALLS" 16)
 fake=$("$cli" --url fake:// --topic "${PREFIX}_fake" bench rpc-client --in-process-server \
     --calls 200000 --json 2>/dev/null | json 'round(d["messages_per_second"])')
 
@@ -181,6 +206,18 @@ Python runs once.
 ³ the simulator's server (rpc-server with the threading executor; notify-server), driven by our client.
 ⁴ the same server driven by a Python oslo.messaging client (\`bench/python_client.py\`, threads, the same 100-byte messages; the simulator's
 own client cannot send them): what a user runs without us. Calls report the client's rate, casts and notifications the server's.
+
+The 2026 preset (quorum, transient quorum, queue manager, stream fanout, prefetch 10) against the broker's own cost of quorum queues:
+
+| workload | raw oslo AMQP, classic | raw oslo AMQP, quorum ⁵ | broker's cost (quorum/classic) | ours, defaults | ours, preset | preset's cost (preset/defaults) |
+|---|---|---|---|---|---|---|
+| call, 1 caller, sequential | $w1/s | $q1/s | $(ratio "$q1" "$w1") | $o1/s | $s1/s | $(ratio "$s1" "$o1") |
+| call, 16 concurrent callers | $w16/s | $q16/s | $(ratio "$q16" "$w16") | $o16/s | $s16/s | $(ratio "$s16" "$o16") |
+| cast, consumed by the server | $wp/s | $qp/s | $(ratio "$qp" "$wp") | $oc/s | $sc/s | $(ratio "$sc" "$oc") |
+| notify, consumed by a listener | $wp/s | $qp/s | $(ratio "$qp" "$wp") | $on/s | $sn/s | $(ratio "$sn" "$on") |
+
+⁵ \`raw-server --oslo-amqp --quorum --prefetch 10\` and \`raw-client --oslo-amqp --quorum\`: the request queue and the reply queue are
+durable quorum queues, consumed with prefetch 10, as the preset makes them. Ours with the preset: \`--url "...?$PRESET"\`.
 
 Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), RabbitMQ $(rabbitmqctl version 2>/dev/null), $(date -u +%Y-%m-%d), oslo.messaging 18.3.1 (Python $("$py" -c 'import sys; print(sys.version.split()[0])')).
 TABLE

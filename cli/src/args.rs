@@ -349,6 +349,13 @@ pub struct RawServerArgs {
     /// Use the AMQP features oslo.messaging's wire format needs (the client must too)
     #[arg(long)]
     pub oslo_amqp: bool,
+    /// Declare the queue as a durable quorum queue (deleted at the end), as
+    /// rabbit_quorum_queue does
+    #[arg(long)]
+    pub quorum: bool,
+    /// Consume with this prefetch count, as rabbit_qos_prefetch_count (0: no limit)
+    #[arg(long, default_value_t = 0)]
+    pub prefetch: u16,
 }
 
 /// `bench raw-client`.
@@ -365,6 +372,11 @@ pub struct RawClientArgs {
     /// expiration on calls, and replies mandatory and confirmed
     #[arg(long)]
     pub oslo_amqp: bool,
+    /// The reply queue is a durable quorum queue `<queue>.reply` (deleted
+    /// at the end), as rabbit_transient_quorum_queue makes it; use with the
+    /// server's --quorum
+    #[arg(long)]
+    pub quorum: bool,
 }
 
 /// `bench notify-client`.

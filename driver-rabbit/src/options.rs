@@ -85,16 +85,22 @@ pub struct RabbitOptions {
     /// Longest interval between attempts in seconds (30, at least 1).
     #[serde(deserialize_with = "lenient::u64")]
     pub rabbit_interval_max: u64,
-    /// Declare queues with `x-ha-policy: all` (false).
+    /// Declare queues with `x-ha-policy: all` (false). RabbitMQ 3 applies
+    /// mirroring by policy only, and 4.0 removed it: this does nothing there.
     #[serde(deserialize_with = "lenient::bool")]
     pub rabbit_ha_queues: bool,
-    /// Declare topic and notification queues as quorum queues (false); implies durable.
+    /// Declare topic, server and notification queues durable with
+    /// `x-queue-type: quorum` (+ the three limits below when set), and the
+    /// control exchange durable (false). Refused with `rabbit_ha_queues`.
     #[serde(deserialize_with = "lenient::bool")]
     pub rabbit_quorum_queue: bool,
-    /// Declare reply and fanout queues as (durable) quorum queues (false).
+    /// Declare reply and fanout queues durable with `x-queue-type: quorum`
+    /// (+ the limits below and `x-expires`), and `<topic>_fanout`
+    /// exchanges durable (false).
     #[serde(deserialize_with = "lenient::bool")]
     pub rabbit_transient_quorum_queue: bool,
-    /// `x-delivery-limit` of quorum queues; 0 leaves it unset.
+    /// `x-delivery-limit` of quorum queues; 0 leaves it unset (RabbitMQ 4
+    /// then applies its default of 20).
     #[serde(deserialize_with = "lenient::u64")]
     pub rabbit_quorum_delivery_limit: u64,
     /// `x-max-in-memory-length` of quorum queues; 0 leaves it unset.
@@ -103,10 +109,12 @@ pub struct RabbitOptions {
     /// `x-max-in-memory-bytes` of quorum queues; 0 leaves it unset.
     #[serde(deserialize_with = "lenient::u64")]
     pub rabbit_quorum_max_memory_bytes: u64,
-    /// `x-expires` in seconds of reply and fanout queues (1800); 0 disables it.
+    /// `x-expires` (this x 1000 ms) of reply and fanout queues, and the
+    /// `x-max-age` (`"<this>s"`) of fanout streams (1800); 0 sets neither.
     #[serde(deserialize_with = "lenient::u64")]
     pub rabbit_transient_queues_ttl: u64,
-    /// Unacknowledged messages a consumer may hold (0: no limit).
+    /// Unacknowledged messages a consumer may hold: `basic.qos(N,
+    /// global=false)` on consuming channels (0: no limit, no `basic.qos`).
     #[serde(deserialize_with = "lenient::u64")]
     pub rabbit_qos_prefetch_count: u64,
     /// Seconds without traffic after which the connection counts as dead (60); 0 disables heartbeats.
@@ -120,7 +128,8 @@ pub struct RabbitOptions {
     /// Publish replies with the mandatory flag, so a missing reply queue is noticed (true).
     #[serde(deserialize_with = "lenient::bool")]
     pub direct_mandatory_flag: bool,
-    /// Consume with `x-cancel-on-ha-failover` (false).
+    /// Consume with the argument `x-cancel-on-ha-failover: true` (false);
+    /// not on streams, whose consumers carry `x-stream-offset` only.
     #[serde(deserialize_with = "lenient::bool")]
     pub enable_cancel_on_failover: bool,
     /// Stable reply and fanout queue names, `<hostname>:<processname>:<N>`,
@@ -142,10 +151,12 @@ pub struct RabbitOptions {
     /// `rabbit_qos_prefetch_count`, as in oslo.messaging.
     #[serde(deserialize_with = "lenient::bool")]
     pub rabbit_stream_fanout: bool,
-    /// Topic exchanges and queues survive a broker restart (false).
+    /// Declare topic exchanges and topic, server and notification queues
+    /// durable (false).
     #[serde(deserialize_with = "lenient::bool")]
     pub amqp_durable_queues: bool,
-    /// Topic exchanges and queues are deleted when their last consumer leaves (false).
+    /// Declare topic exchanges and topic, server and notification queues
+    /// auto-delete (false).
     #[serde(deserialize_with = "lenient::bool")]
     pub amqp_auto_delete: bool,
 }

@@ -5,6 +5,10 @@
 //! ways, casts, a Rust and a Python server sharing a topic queue and a
 //! fanout stream, notifications with pools both ways.
 //!
+//! Every scenario runs twice: on the main RabbitMQ 3.10 broker, and on a
+//! private RabbitMQ 4 node that refuses what 4.3 refuses (started once for
+//! this test binary, see `support::rabbitmq4`).
+//!
 //! Each test has a control exchange of its own (the preset declares it
 //! durable; the machine's `openstack` is non-durable and shared) and
 //! deletes what either side declared: topic, server, stream, pool and
@@ -13,6 +17,7 @@
 //! the interop venv, like `interop.rs`.
 
 mod interop_support;
+mod support;
 
 use interop_support::roles::RustListener;
 use interop_support::{run_peer, unique, within, Peer, QueueCleanup, BROKER_URL, PATIENCE};
@@ -25,7 +30,8 @@ use oslo_messaging_core::{
 };
 use oslo_messaging_driver_rabbit::RabbitDriver;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use support::rabbitmq4::Rabbitmq4Node;
 
 /// The preset, as `[oslo_messaging_rabbit]` options.
 const PRESET: [(&str, &str); 5] = [
@@ -36,8 +42,36 @@ const PRESET: [(&str, &str); 5] = [
     ("rabbit_qos_prefetch_count", "10"),
 ];
 
-/// One test's world: its topic, its control exchange, what to delete.
+/// The broker a scenario runs on.
+struct Broker {
+    /// `rabbit://...` for both sides.
+    url: String,
+    /// `amqp://...` for the cleanup.
+    amqp: String,
+}
+
+impl Broker {
+    fn main() -> Broker {
+        Broker {
+            url: BROKER_URL.to_owned(),
+            amqp: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+        }
+    }
+
+    fn rabbitmq4() -> Broker {
+        static NODE: OnceLock<Rabbitmq4Node> = OnceLock::new();
+        // The first scenario starts the node (about 3 s); the others wait.
+        let node = NODE.get_or_init(Rabbitmq4Node::start);
+        Broker {
+            url: node.url(),
+            amqp: node.amqp_url(),
+        }
+    }
+}
+
+/// One test's world: its broker, topic and control exchange, what to delete.
 struct World {
+    url: String,
     topic: String,
     exchange: String,
     cleanup: QueueCleanup,
@@ -45,13 +79,14 @@ struct World {
 }
 
 impl World {
-    fn new(what: &str, servers: &[&str]) -> World {
+    fn new(broker: &Broker, what: &str, servers: &[&str]) -> World {
         let (topic, exchange) = (unique(what), unique("x"));
-        let cleanup = QueueCleanup::new();
+        let cleanup = QueueCleanup::on(&broker.amqp);
         cleanup.rpc_topic(&topic, servers);
         cleanup.queue(&format!("{topic}_fanout"));
         cleanup.exchange(&exchange);
         World {
+            url: broker.url.clone(),
             topic,
             exchange,
             cleanup,
@@ -66,15 +101,17 @@ impl World {
             config = config.set("oslo_messaging_rabbit", option, value);
         }
         let config = config.build().expect("config");
-        let url = TransportUrl::parse(BROKER_URL).expect("url");
+        let url = TransportUrl::parse(&self.url).expect("url");
         let driver = Arc::new(RabbitDriver::new(&url, &config).expect("driver"));
         self.drivers.push(driver.clone());
         Transport::with_driver(driver, url, &config).expect("transport")
     }
 
-    /// `peer.py` arguments for this world: its exchange and the preset.
+    /// `peer.py` arguments for this world: its broker (the last `--url`
+    /// wins), its exchange and the preset.
     fn peer_args(&self, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(["--url".to_owned(), self.url.clone()]);
         args.extend(["--exchange".to_owned(), self.exchange.clone()]);
         for (option, value) in PRESET {
             args.extend(["--rabbit".to_owned(), format!("{option}={value}")]);
@@ -174,9 +211,8 @@ async fn rust_record(probe: &mut ProbeHandles) -> (String, Value) {
         .expect("the server is running")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preset_rust_client_calls_and_casts_to_python_server() {
-    let mut w = World::new("preset_r2p", &["py1"]);
+async fn rust_client_calls_and_casts_to_python_server(broker: Broker) {
+    let mut w = World::new(&broker, "preset_r2p", &["py1"]);
     let mut server = w.python_server("py1").await;
     let t = w.transport();
     let client = RpcClient::new(&t, Target::topic(&w.topic));
@@ -209,9 +245,8 @@ async fn preset_rust_client_calls_and_casts_to_python_server() {
     w.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preset_python_client_calls_and_casts_to_rust_server() {
-    let mut w = World::new("preset_p2r", &["rs1"]);
+async fn python_client_calls_and_casts_to_rust_server(broker: Broker) {
+    let mut w = World::new(&broker, "preset_p2r", &["rs1"]);
     let t = w.transport();
     let (server, mut probe) = rust_server(&t, &w.topic, "rs1").await;
     let ctx = context("bob");
@@ -244,9 +279,8 @@ async fn preset_python_client_calls_and_casts_to_rust_server() {
 /// A Rust and a Python server declare the same quorum topic queue and the
 /// same fanout stream without a conflict; calls reach both through the
 /// shared queue, and every fanout cast, from either language, reaches both.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preset_rust_and_python_servers_share_a_topic_queue_and_a_fanout_stream() {
-    let mut w = World::new("preset_shared", &["rs1", "py1"]);
+async fn rust_and_python_servers_share_a_topic_queue_and_a_fanout_stream(broker: Broker) {
+    let mut w = World::new(&broker, "preset_shared", &["rs1", "py1"]);
     let t = w.transport();
     let (server, mut probe) = rust_server(&t, &w.topic, "rs1").await;
     let mut python = w.python_server("py1").await;
@@ -293,9 +327,8 @@ async fn preset_rust_and_python_servers_share_a_topic_queue_and_a_fanout_stream(
     w.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preset_notifications_with_pools_cross_both_ways() {
-    let mut w = World::new("preset_notify", &[]);
+async fn notifications_with_pools_cross_both_ways(broker: Broker) {
+    let mut w = World::new(&broker, "preset_notify", &[]);
     let pool = unique("pool");
     w.cleanup.notification_topic(&w.topic, &[&pool]);
     let payload = json!({"big": 18446744073709551616_u128, "name": "vm-1"});
@@ -346,3 +379,32 @@ async fn preset_notifications_with_pools_cross_both_ways() {
     python.finish().await;
     w.close().await;
 }
+
+/// Each scenario as a test on the main broker and one on RabbitMQ 4.
+macro_rules! on_both_brokers {
+    ($($case:ident),* $(,)?) => {
+        mod on_rabbitmq_3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Broker::main()).await
+                }
+            )*
+        }
+        mod on_rabbitmq_4 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Broker::rabbitmq4()).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_brokers!(
+    rust_client_calls_and_casts_to_python_server,
+    python_client_calls_and_casts_to_rust_server,
+    rust_and_python_servers_share_a_topic_queue_and_a_fanout_stream,
+    notifications_with_pools_cross_both_ways,
+);

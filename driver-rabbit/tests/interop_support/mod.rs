@@ -246,12 +246,24 @@ pub async fn run_peer<S: AsRef<str>>(
 pub struct QueueCleanup {
     queues: Mutex<Vec<String>>,
     exchanges: Mutex<Vec<String>>,
+    /// The broker's AMQP URI; the main broker's when `None`.
+    uri: Option<String>,
 }
 
 impl QueueCleanup {
-    /// Nothing registered yet.
+    /// Nothing registered yet; deletes on the main broker.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Nothing registered yet; deletes on the broker at `amqp_uri`
+    /// (`amqp://user:pass@host:port/vhost`).
+    pub fn on(amqp_uri: &str) -> Self {
+        Self {
+            queues: Mutex::default(),
+            exchanges: Mutex::default(),
+            uri: Some(amqp_uri.to_owned()),
+        }
     }
 
     /// Delete queue `name` at the end.
@@ -291,10 +303,14 @@ impl QueueCleanup {
         }
     }
 
-    async fn delete_all(queues: Vec<String>, exchanges: Vec<String>) -> Result<(), String> {
-        let conn = Connection::connect(AMQP_URI, ConnectionProperties::default())
+    async fn delete_all(
+        uri: &str,
+        queues: Vec<String>,
+        exchanges: Vec<String>,
+    ) -> Result<(), String> {
+        let conn = Connection::connect(uri, ConnectionProperties::default())
             .await
-            .map_err(|e| format!("cleanup cannot connect to {AMQP_URI}: {e}"))?;
+            .map_err(|e| format!("cleanup cannot connect to {uri}: {e}"))?;
         let mut failures = Vec::new();
         // An error closes the channel: one channel per deletion.
         for q in &queues {
@@ -332,6 +348,7 @@ impl Drop for QueueCleanup {
         if queues.is_empty() && exchanges.is_empty() {
             return;
         }
+        let uri = self.uri.clone().unwrap_or_else(|| AMQP_URI.to_owned());
         // Drop may run inside a tokio runtime, which cannot block_on another:
         // do it on a thread of its own with a small runtime.
         let result = std::thread::spawn(move || {
@@ -340,7 +357,7 @@ impl Drop for QueueCleanup {
                 .build()
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
-                tokio::time::timeout(PATIENCE, Self::delete_all(queues, exchanges))
+                tokio::time::timeout(PATIENCE, Self::delete_all(&uri, queues, exchanges))
                     .await
                     .unwrap_or_else(|_| Err("cleanup timed out".to_owned()))
             })

@@ -19,6 +19,14 @@
 //! and replies mandatory and confirmed (each on a task of its own, so the
 //! server keeps consuming). What separates this floor from the plain one
 //! is the broker's work for the wire format.
+//!
+//! With `--quorum` (on both sides) the queues are what the 2026 preset
+//! (`rabbit_quorum_queue`, `rabbit_transient_quorum_queue`) makes them:
+//! the server's queue and the client's reply queue (`<queue>.reply`) are
+//! durable quorum queues, deleted at the end; with `--prefetch N` the
+//! server consumes with that prefetch count (`rabbit_qos_prefetch_count`).
+//! Against the plain floor this measures the broker's own cost of quorum
+//! queues, which the preset cannot avoid.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,10 +37,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use oslo_messaging_core::TransportUrl;
@@ -52,13 +61,32 @@ fn failed(what: &str) -> impl Fn(lapin::Error) -> CliError + '_ {
     move |e| CliError::Unexpected(format!("raw benchmark: cannot {what}: {e}"))
 }
 
-/// The AMQP features of oslo.messaging's wire format, or none.
+/// The AMQP features of oslo.messaging's wire format, or none; quorum
+/// queues or classic ones.
 #[derive(Clone, Copy)]
 struct Amqp {
     oslo: bool,
+    quorum: bool,
 }
 
 impl Amqp {
+    /// How to declare a queue of the benchmark, and its arguments.
+    fn queue(self, classic: QueueDeclareOptions) -> (QueueDeclareOptions, FieldTable) {
+        if !self.quorum {
+            return (classic, FieldTable::default());
+        }
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        let options = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        (options, arguments)
+    }
+
     /// The exchange requests go to: the topic exchange, or the default one.
     fn exchange(self, queue: &str) -> String {
         match self.oslo {
@@ -134,18 +162,25 @@ async fn answer(
     connection: &Arc<Connection>,
     queue: &str,
     amqp: Amqp,
+    prefetch: u16,
     counter: Arc<Counter>,
 ) -> Result<tokio::task::JoinHandle<()>, CliError> {
     let channel = connection
         .create_channel()
         .await
         .map_err(failed("open a channel"))?;
-    let options = QueueDeclareOptions {
+    if prefetch > 0 {
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(failed("set the prefetch count"))?;
+    }
+    let (options, arguments) = amqp.queue(QueueDeclareOptions {
         auto_delete: true,
         ..QueueDeclareOptions::default()
-    };
+    });
     channel
-        .queue_declare(queue.into(), options, FieldTable::default())
+        .queue_declare(queue.into(), options, arguments)
         .await
         .map_err(failed("declare the queue"))?;
     if amqp.oslo {
@@ -280,13 +315,18 @@ pub async fn server(
     let queue = topic(global);
     let amqp = Amqp {
         oslo: args.oslo_amqp,
+        quorum: args.quorum,
     };
+    let prefetch = args.prefetch;
     let args = &args.server;
     let counter = Counter::new(args.messages);
-    let serving = answer(&connection, &queue, amqp, counter.clone()).await?;
+    let serving = answer(&connection, &queue, amqp, prefetch, counter.clone()).await?;
     let ready = format!("queue={queue}");
     let served = serve_until(args, &counter, &ready, err, shutdown).await;
     serving.abort();
+    if amqp.quorum {
+        delete_queue(&connection, &queue).await;
+    }
     close(&connection).await;
     served?;
     counter.finish("raw-server", &ready, args.json, out, err)?;
@@ -312,9 +352,10 @@ pub async fn client(
     let queue = topic(global);
     let amqp = Amqp {
         oslo: args.oslo_amqp,
+        quorum: args.quorum,
     };
     let serving = match args.load.in_process_server {
-        true => Some(answer(&connection, &queue, amqp, Counter::new(None)).await?),
+        true => Some(answer(&connection, &queue, amqp, 0, Counter::new(None)).await?),
         false => None,
     };
     // One channel per sender, as the driver's publisher pool leases them.
@@ -335,13 +376,14 @@ pub async fn client(
     let waiting: Waiting = Arc::default();
     let reply_to = match args.cast {
         true => None,
-        false => Some(consume_replies(&connection, waiting.clone()).await?),
+        false => Some(consume_replies(&connection, &queue, amqp, waiting.clone()).await?),
     };
     let timeout = global.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let exchange = amqp.exchange(&queue);
     let body = vec![b'x'; load.payload_bytes];
     let kind = if args.cast { "cast" } else { "call" };
     let label = format!("raw-client {kind} x{}", load.concurrency);
+    let sender_reply_to = reply_to.clone();
     let sender = Arc::new(Sender {
         pool: Mutex::new(channels),
         waiting,
@@ -360,25 +402,52 @@ pub async fn client(
     if let Some(s) = serving {
         s.abort();
     }
+    if let (Some(reply_to), true) = (&sender_reply_to, amqp.quorum) {
+        delete_queue(&connection, reply_to).await;
+    }
     close(&connection).await;
     report.write(out, args.load.json)?;
     stopped_by.map_or(Ok(()), |s| Err(CliError::Interrupted(s)))
 }
 
-/// Declares the client's reply queue (server-named, exclusive) and routes
-/// its messages to the waiting calls; returns the queue's name.
-async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<String, CliError> {
+/// Deletes `queue` (a quorum queue of the benchmark), logging a failure.
+async fn delete_queue(connection: &Connection, queue: &str) {
+    let deleted = async {
+        let channel = connection.create_channel().await?;
+        channel
+            .queue_delete(queue.into(), QueueDeleteOptions::default())
+            .await?;
+        channel.close(200, "deleted".into()).await
+    };
+    if let Err(e) = deleted.await {
+        tracing::warn!(queue, error = %e, "raw benchmark: could not delete the queue");
+    }
+}
+
+/// Declares the client's reply queue (server-named and exclusive, or with
+/// `--quorum` the quorum queue `<queue>.reply`) and routes its messages to
+/// the waiting calls; returns the queue's name.
+async fn consume_replies(
+    connection: &Connection,
+    queue: &str,
+    amqp: Amqp,
+    waiting: Waiting,
+) -> Result<String, CliError> {
     let channel = connection
         .create_channel()
         .await
         .map_err(failed("open a channel"))?;
-    let options = QueueDeclareOptions {
+    let (options, arguments) = amqp.queue(QueueDeclareOptions {
         exclusive: true,
         auto_delete: true,
         ..QueueDeclareOptions::default()
+    });
+    let name = match amqp.quorum {
+        true => format!("{queue}.reply"),
+        false => String::new(),
     };
     let queue = channel
-        .queue_declare("".into(), options, FieldTable::default())
+        .queue_declare(name.as_str().into(), options, arguments)
         .await
         .map_err(failed("declare the reply queue"))?;
     let name = queue.name().to_string();
