@@ -14,6 +14,7 @@ use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
 use oslo_messaging_core::{Result, Target, TransportUrl};
 use serde_json::{Map, Value};
 
+use crate::consumers::Registry;
 use crate::link::{Endpoints, IoRuntime, Link};
 use crate::listener::{NotifyListener, RpcListener};
 use crate::options::RabbitOptions;
@@ -33,6 +34,8 @@ pub(crate) struct RabbitShared {
     pub declared: Arc<Declared>,
     /// Checks the confirms of replies.
     pub confirms: Confirms,
+    /// The running subscriptions' health.
+    pub consumers: Registry,
 }
 
 /// The RabbitMQ driver, wire-compatible with Python oslo.messaging.
@@ -102,6 +105,7 @@ impl RabbitDriver {
                 consume_link,
                 declared,
                 confirms: Confirms::start(&io.handle()),
+                consumers: Registry::default(),
             }),
             publish_link,
             replies,
@@ -292,6 +296,7 @@ impl Driver for RabbitDriver {
                 self.publish_link.health(),
                 self.shared.consume_link.health(),
             ],
+            consumers: self.shared.consumers.snapshot(),
         }
     }
 

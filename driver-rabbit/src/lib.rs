@@ -33,6 +33,7 @@
 
 pub mod admin;
 mod compression;
+mod consumers;
 mod driver;
 mod link;
 mod listener;

@@ -19,10 +19,10 @@
 
 use std::collections::HashSet;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::SelectAll;
 use futures::{FutureExt, Stream, StreamExt};
@@ -33,8 +33,9 @@ use lapin::{Acker, Channel, Consumer};
 use oslo_messaging_core::Result;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::consumers::Tracked;
 use crate::driver::RabbitShared;
-use crate::link::error;
+use crate::link::{error, retry_delay};
 use crate::topology::{declare, QueueSpec, StreamOffset};
 
 /// A delivery and the channel it came on (acks go back on that channel).
@@ -44,6 +45,10 @@ pub(crate) type Received = (Delivery, Arc<Channel>);
 struct Consumers {
     channel: Arc<Channel>,
     streams: SelectAll<Watched>,
+    /// One of them was cancelled by the broker and the others are being
+    /// cancelled: what they received still goes to the listener, then
+    /// their streams end.
+    draining: bool,
 }
 
 /// What one consumer yields.
@@ -62,6 +67,7 @@ struct Watched {
     consumer: Consumer,
     queue: String,
     offset: Option<Arc<NextOffset>>,
+    deliveries: Arc<AtomicU64>,
     ended: bool,
 }
 
@@ -74,6 +80,7 @@ impl Stream for Watched {
         }
         Poll::Ready(Some(match ready!(self.consumer.poll_next_unpin(cx)) {
             Some(Ok(d)) => {
+                self.deliveries.fetch_add(1, Ordering::Relaxed);
                 if let Some(offset) = &self.offset {
                     offset.seen(d.properties.headers().as_ref());
                 }
@@ -177,17 +184,21 @@ impl Subscription {
             .iter()
             .map(|q| q.stream.then(|| Arc::new(NextOffset::new())))
             .collect();
-        let (session, consumers) = Session::start(shared, &queues, &offsets).await?;
+        let tracked = Tracked::new(queues.iter().map(|q| q.name.as_str()));
+        let queues = Queues {
+            specs: queues,
+            offsets,
+            own,
+            tracked,
+        };
+        let (session, consumers) = Session::start(shared, &queues).await?;
+        shared.consumers.add(queues.tracked.clone());
         let (next_tx, next) = mpsc::unbounded_channel();
         let (ended, ended_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = oneshot::channel();
         shared.io.spawn(keep_consuming(
             shared.clone(),
-            Queues {
-                specs: queues,
-                offsets,
-                own,
-            },
+            queues,
             session,
             Handover {
                 next: next_tx,
@@ -217,24 +228,32 @@ impl Subscription {
             match current.streams.next().await {
                 Some(Event::Delivery(d)) => return Some((d, current.channel.clone())),
                 Some(Event::Failed(e)) => tracing::warn!(error = %e, "consumer failed"),
+                // The others, cancelled after the first one ended.
+                Some(Event::Ended(_)) if current.draining => {}
                 Some(Event::Ended(queue)) => {
-                    let ending = match current.channel.status().connected() {
-                        true => Ending::Cancelled,
-                        false => Ending::Lost,
-                    };
-                    if ending == Ending::Cancelled {
+                    if current.channel.status().connected() {
                         tracing::warn!(
                             queue,
                             "the broker cancelled the consumer of the queue (deleted, expired, \
                              or its node or leader went away); declaring and consuming again"
                         );
+                        // What the channel's other consumers received is
+                        // still taken, and acknowledged on this channel.
+                        current.draining = true;
+                        let _ = self.ended.send(Ending::Cancelled);
+                    } else {
+                        // Nothing received can be acknowledged any more:
+                        // the broker delivers it again.
+                        self.current = None;
+                        let _ = self.ended.send(Ending::Lost);
                     }
-                    self.current = None;
-                    let _ = self.ended.send(ending);
                 }
                 None => {
+                    let draining = current.draining;
                     self.current = None;
-                    let _ = self.ended.send(Ending::Lost);
+                    if !draining {
+                        let _ = self.ended.send(Ending::Lost);
+                    }
                 }
             }
         }
@@ -278,13 +297,9 @@ struct Session {
 }
 
 impl Session {
-    async fn start(
-        shared: &RabbitShared,
-        queues: &[QueueSpec],
-        offsets: &[Option<Arc<NextOffset>>],
-    ) -> Result<(Self, Consumers)> {
+    async fn start(shared: &RabbitShared, queues: &Queues) -> Result<(Self, Consumers)> {
         let connection = shared.consume_link.connection(None).await?;
-        declare(&connection, &[], queues, &shared.declared).await?;
+        declare(&connection, &[], &queues.specs, &shared.declared).await?;
         let channel = Arc::new(
             connection
                 .create_channel()
@@ -304,7 +319,7 @@ impl Session {
         };
         let mut streams = SelectAll::new();
         let mut consumed = HashSet::new();
-        for (q, offset) in queues.iter().zip(offsets) {
+        for (q, offset) in queues.specs.iter().zip(&queues.offsets) {
             // A pool's queue is bound once per target but consumed once.
             if !consumed.insert(q.name.as_str()) {
                 continue;
@@ -327,10 +342,16 @@ impl Session {
                 consumer,
                 queue: q.name.clone(),
                 offset: offset.clone(),
+                deliveries: queues.tracked.deliveries(&q.name),
                 ended: false,
             });
         }
-        Ok((session, Consumers { channel, streams }))
+        let consumers = Consumers {
+            channel,
+            streams,
+            draining: false,
+        };
+        Ok((session, consumers))
     }
 
     async fn cancel(&self) {
@@ -360,61 +381,101 @@ struct Queues {
     offsets: Vec<Option<Arc<NextOffset>>>,
     /// Deleted at stop.
     own: Vec<String>,
+    /// Their health, listed in the driver's registry while running.
+    tracked: Arc<Tracked>,
 }
 
-/// Runs on the I/O runtime for the life of a subscription.
+impl Queues {
+    fn names(&self) -> Vec<&str> {
+        self.specs.iter().map(|q| q.name.as_str()).collect()
+    }
+}
+
+/// Runs on the I/O runtime for the life of a subscription: after the
+/// consumers end, consumes again, at once the first time and then on the
+/// reconnect schedule (`rabbit_retry_interval` growing by
+/// `rabbit_retry_backoff` up to `rabbit_interval_max`) while attempts fail
+/// or the broker cancels the new consumers again within
+/// `rabbit_interval_max` seconds.
 async fn keep_consuming(
     shared: Arc<RabbitShared>,
     queues: Queues,
     mut session: Session,
     mut handover: Handover,
 ) {
-    let own = &queues.own;
-    loop {
+    let mut stop = handover.stop;
+    let mut attempts: u32 = 0;
+    let mut resumed_at: Option<Instant> = None;
+    let outcome = loop {
         let ending = tokio::select! {
-            asked = &mut handover.stop => return finish(&session, own, asked.ok()).await,
+            asked = &mut stop => break asked.ok(),
             ended = handover.ended.recv() => match ended {
                 Some(ending) => ending,
                 // The listener is gone without stopping.
-                None => return finish(&session, own, None).await,
+                None => break None,
             },
         };
-        tracing::warn!(
-            queues = ?queues.specs.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(),
-            cause = ?ending,
-            "consumers stopped (connection lost or consumer cancelled); subscribing again"
-        );
+        let why = match ending {
+            Ending::Cancelled => "consumer cancelled by the broker",
+            Ending::Lost => "connection or channel lost",
+        };
+        queues.tracked.stopped(why);
+        tracing::warn!(queues = ?queues.names(), cause = why, "consumers stopped; subscribing again");
         if ending == Ending::Cancelled {
             // The channel's other consumers are still delivering: stop them.
-            session.cancel().await;
+            tokio::select! {
+                asked = &mut stop => break asked.ok(),
+                () = session.cancel() => {}
+            }
             for (q, offset) in queues.specs.iter().zip(&queues.offsets) {
                 if let Some(offset) = offset {
                     offset.reset(&q.name);
                 }
             }
         }
-        loop {
+        // Cancelled again soon after resuming: back off as for a failure.
+        let max = Duration::from_secs(shared.opts.rabbit_interval_max);
+        if resumed_at.is_none_or(|t| t.elapsed() >= max) {
+            attempts = 0;
+        }
+        let started = loop {
+            if attempts > 0 {
+                let pause = retry_delay(&shared.opts, attempts - 1);
+                tokio::select! {
+                    asked = &mut stop => break Err(asked.ok()),
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+            attempts = attempts.saturating_add(1);
             tokio::select! {
-                asked = &mut handover.stop => return finish(&session, own, asked.ok()).await,
-                started = Session::start(&shared, &queues.specs, &queues.offsets) => match started {
-                    Ok((s, consumers)) => {
-                        tracing::info!(
-                            queues = ?queues.specs.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(),
-                            "consumers resumed"
-                        );
-                        session = s;
-                        let _ = handover.next.send(consumers);
-                        break;
-                    }
+                asked = &mut stop => break Err(asked.ok()),
+                started = Session::start(&shared, &queues) => match started {
+                    Ok(started) => break Ok(started),
                     Err(e) => {
-                        let pause = Duration::from_secs(shared.opts.rabbit_retry_interval);
-                        tracing::warn!(error = %e, next_attempt_in = ?pause, "subscribing again failed");
-                        tokio::time::sleep(pause).await;
+                        queues.tracked.attempt_failed(&e);
+                        tracing::warn!(
+                            queues = ?queues.names(),
+                            error = %e,
+                            next_attempt_in = ?retry_delay(&shared.opts, attempts - 1),
+                            "subscribing again failed"
+                        );
                     }
                 }
             }
+        };
+        match started {
+            Ok((s, consumers)) => {
+                queues.tracked.resumed();
+                tracing::info!(queues = ?queues.names(), "consumers resumed");
+                resumed_at = Some(Instant::now());
+                session = s;
+                let _ = handover.next.send(consumers);
+            }
+            Err(asked) => break asked,
         }
-    }
+    };
+    shared.consumers.remove(&queues.tracked);
+    finish(&session, &queues.own, outcome).await;
 }
 
 async fn finish(session: &Session, own: &[String], done: Option<oneshot::Sender<()>>) {

@@ -19,11 +19,12 @@
 //! `PRECONDITION_FAILED - inequivalent arg 'durable'` (another service
 //! declared the shared control exchange, or the queue, with the other
 //! durability first), a warning is logged and that exchange or queue is
-//! declared non-durable from then on by this driver. Python makes both the
-//! exchange and the queue non-durable; we change only the one the broker
-//! named, so that a durable quorum queue can still be bound to a legacy
-//! non-durable control exchange (Python's fallback would declare a
-//! non-durable quorum queue there, which RabbitMQ refuses). Every other
+//! declared non-durable from then on by this driver. As in Python, an
+//! exchange's fallback makes the queue being bound to it non-durable too
+//! (so Python peers that fall back find the queue as they declare it),
+//! except a quorum queue or a stream, which cannot be non-durable: those
+//! stay durable, bound to the non-durable exchange (where Python's own
+//! fallback fails, as RabbitMQ refuses a non-durable quorum queue). Every other
 //! refusal is returned as it is, naming the exchange or queue and the
 //! broker's text, and not retried.
 
@@ -323,7 +324,8 @@ impl Declared {
     /// Declares `name` non-durable from now on if `refusal` is the broker's
     /// `inequivalent arg 'durable'` for a durable declaration of it;
     /// `true` if so (the declaration is to be made again, on a new
-    /// channel: the broker closed this one).
+    /// channel: the broker closed this one). Bounded: the next attempt is
+    /// not durable, and a refusal of that is returned as it is.
     fn fall_back(&self, entity: Entity, name: &str, durable: bool, refusal: &lapin::Error) -> bool {
         if !durable || !refusal.to_string().contains("inequivalent arg 'durable'") {
             return false;
@@ -334,7 +336,12 @@ impl Declared {
              configurations between services; declaring it non-durable, as oslo.messaging does",
             entity.noun()
         );
-        lock(&self.non_durable).insert((entity, name.to_owned()))
+        self.mark_non_durable(entity, name);
+        true
+    }
+
+    fn mark_non_durable(&self, entity: Entity, name: &str) {
+        lock(&self.non_durable).insert((entity, name.to_owned()));
     }
 }
 
@@ -367,6 +374,11 @@ pub(crate) async fn declare(
         }
     }
     Ok(())
+}
+
+/// Whether `spec` asks for a queue type (quorum, stream): always durable.
+fn has_queue_type(spec: &QueueSpec) -> bool {
+    spec.arguments.inner().contains_key("x-queue-type")
 }
 
 async fn open_channel(connection: &Connection) -> Result<Channel> {
@@ -417,7 +429,16 @@ async fn declare_exchange(
 
 async fn declare_queue(channel: &Channel, spec: &QueueSpec, declared: &Declared) -> Declaration {
     if let Some((exchange, _)) = &spec.binding {
-        if let Err(again) = declare_exchange(channel, exchange, declared).await? {
+        let again = declare_exchange(channel, exchange, declared).await?;
+        // As Python's `_declare_fallback_nondurable`: a queue bound to an
+        // exchange that fell back is declared non-durable too, so that a
+        // Python peer (which falls back both) finds it as it declares it;
+        // but not a quorum queue or a stream, which cannot be non-durable
+        // (Python fails there).
+        if !declared.durable(Entity::Exchange, &exchange.name, true) && !has_queue_type(spec) {
+            declared.mark_non_durable(Entity::Queue, &spec.name);
+        }
+        if let Err(again) = again {
             return Ok(Err(again));
         }
     }

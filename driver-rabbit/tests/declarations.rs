@@ -75,20 +75,26 @@ async fn next_method(
 
 /// Closes `drivers`, then deletes what they declared and `exchanges`.
 async fn clean_up(drivers: &[&Arc<RabbitDriver>], exchanges: &[String]) {
-    let mut queues = Vec::new();
+    let (mut queues, mut exchanges) = (Vec::new(), exchanges.to_vec());
     for d in drivers {
         d.cleanup().await;
         queues.extend(d.declared_queues());
+        exchanges.extend(d.declared_exchanges());
     }
+    queues.sort();
+    queues.dedup();
+    exchanges.sort();
+    exchanges.dedup();
     let url = TransportUrl::parse(URL).expect("url");
-    admin::delete(&url, &Config::defaults(), &queues, exchanges)
+    admin::delete(&url, &Config::defaults(), &queues, &exchanges)
         .await
         .expect("delete what the test declared");
 }
 
-/// Declares `queue` durable with no arguments on a raw connection: the
-/// broker accepts it only if the queue exists durable (or not at all).
-async fn is_durable(queue: &str) -> bool {
+/// Whether `queue` exists and is durable: a passive declare finds it,
+/// then a durable declare with `arguments` is accepted only if it is
+/// durable (on raw connections).
+async fn is_durable(queue: &str, arguments: FieldTable) -> bool {
     let c = lapin::Connection::connect(
         "amqp://guest:guest@127.0.0.1:5672/%2f",
         lapin::ConnectionProperties::default(),
@@ -96,68 +102,96 @@ async fn is_durable(queue: &str) -> bool {
     .await
     .expect("raw connection");
     let ch = c.create_channel().await.expect("channel");
-    let options = QueueDeclareOptions {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .unwrap_or_else(|e| panic!("queue {queue} does not exist: {e}"));
+    let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    let answer = ch
-        .queue_declare(queue.into(), options, FieldTable::default())
-        .await;
+    let answer = ch.queue_declare(queue.into(), durable, arguments).await;
     let _ = c.close(200, "bye".into()).await;
     answer.is_ok()
 }
 
-/// A service with durable options (`amqp_durable_queues`) joins a control
-/// exchange another service declared non-durable: as oslo.messaging, it
-/// logs a warning and declares that exchange (and a queue that exists
-/// non-durable) non-durable, so its server starts and its casts go out;
-/// its own new queues stay durable. Without the fallback each step below
-/// is refused with `inequivalent arg 'durable'`.
+fn quorum() -> FieldTable {
+    let mut t = FieldTable::default();
+    t.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    t
+}
+
+/// Services with durable options join a control exchange another service
+/// declared non-durable, as oslo.messaging does: a warning, then that
+/// exchange, and the classic queues bound to it, are declared non-durable
+/// (as Python declares them after its fallback, so a Python peer finds
+/// them as it expects), so servers start and casts go out. Quorum queues,
+/// which cannot be non-durable, stay durable, bound to the non-durable
+/// exchange (Python's fallback fails there). Without the fallback each
+/// step below is refused with `inequivalent arg 'durable'`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_services_join_a_non_durable_control_exchange_as_python_does() {
     let exchange = unique("x");
-    let topic = unique("topic");
+    let (topic, quorum_topic) = (unique("topic"), unique("qtopic"));
     let legacy = driver(&[]);
-    let server = driver(&[("amqp_durable_queues", "true")]);
+    let durable = driver(&[("amqp_durable_queues", "true")]);
+    let quorum_server = driver(&[("rabbit_quorum_queue", "true")]);
     let client = driver(&[("amqp_durable_queues", "true")]);
-    let at = |server: &str| Target::server(&topic, server).with_exchange(&exchange);
+    let at = |topic: &str, server: &str| Target::server(topic, server).with_exchange(&exchange);
     let outcome = async {
-        let mut l_legacy = within("the legacy server", legacy.listen(&at("legacy")))
+        let mut l_legacy = within("the legacy server", legacy.listen(&at(&topic, "legacy")))
             .await
             .expect("the legacy server declares the exchange non-durable");
-        let mut l_durable = within("the durable server", server.listen(&at("durable")))
+        let mut l_durable = within("the durable server", durable.listen(&at(&topic, "durable")))
             .await
             .expect("the durable server falls back and starts");
+        let mut l_quorum = within(
+            "the quorum server",
+            quorum_server.listen(&at(&quorum_topic, "q")),
+        )
+        .await
+        .expect("the quorum server falls back for the exchange and starts");
         // A client that declared nothing yet: the publisher's fallback.
         within(
             "the durable client's cast",
-            send_cast(&client, &at("legacy"), "to_legacy"),
+            send_cast(&client, &at(&topic, "legacy"), "to_legacy"),
         )
         .await
         .expect("the durable client falls back and sends");
         assert_eq!(next_method(&mut l_legacy).await, "to_legacy");
-        within(
-            "the legacy cast",
-            send_cast(&legacy, &at("durable"), "to_durable"),
-        )
-        .await
-        .expect("legacy cast");
-        assert_eq!(next_method(&mut l_durable).await, "to_durable");
-        // The shared topic queue existed non-durable; the durable server's
-        // own queue is new, and durable as configured.
-        assert!(
-            !is_durable(&topic).await,
-            "{topic} stays as it was declared first"
-        );
-        assert!(
-            is_durable(&format!("{topic}.durable")).await,
-            "the durable server's own queue is durable"
-        );
+        for (l, to) in [
+            (&mut l_durable, at(&topic, "durable")),
+            (&mut l_quorum, at(&quorum_topic, "q")),
+        ] {
+            within("the legacy cast", send_cast(&legacy, &to, "hello"))
+                .await
+                .expect("legacy cast");
+            assert_eq!(next_method(l).await, "hello");
+        }
+        for q in [topic.clone(), format!("{topic}.durable")] {
+            assert!(
+                !is_durable(&q, FieldTable::default()).await,
+                "{q} is non-durable, as Python declares it"
+            );
+        }
+        for q in [quorum_topic.clone(), format!("{quorum_topic}.q")] {
+            assert!(
+                is_durable(&q, quorum()).await,
+                "{q} is a durable quorum queue"
+            );
+        }
         l_legacy.stop().await;
         l_durable.stop().await;
+        l_quorum.stop().await;
     };
     let finished = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
-    clean_up(&[&legacy, &server, &client], &[exchange]).await;
+    clean_up(&[&legacy, &durable, &quorum_server, &client], &[exchange]).await;
     if let Err(panic) = finished {
         std::panic::resume_unwind(panic);
     }

@@ -142,3 +142,74 @@ async fn compressed_notifications_cross_both_ways() {
     python.finish().await;
     rust.cleanup().await;
 }
+
+/// A control exchange declared non-durable by a legacy service, then a
+/// Rust and a Python service with `amqp_durable_queues = true` on one
+/// topic, the Rust server first: both fall back as oslo.messaging does,
+/// the Python server starts on the shared topic queue the Rust server
+/// declared, and calls from both languages are answered. (Python's first
+/// fallback declares the queue non-durable, as ours does; had the queue
+/// been durable, Python's reconnect loop would declare it durable on its
+/// next attempt and converge too.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_rust_and_python_services_fall_back_alike_on_a_legacy_exchange() {
+    let cleanup = QueueCleanup::new();
+    let topic = unique("fallback");
+    let exchange = unique("legacy_x");
+    cleanup.rpc_topic(&topic, &["legacy", "rs1", "py1"]);
+    cleanup.exchange(&exchange);
+    let legacy = interop_support::rust_transport();
+    let legacy_server =
+        interop_support::roles::RustServer::start_in(&legacy, &topic, "legacy", &exchange).await;
+    let config = Config::builder()
+        .set("oslo_messaging_rabbit", "amqp_durable_queues", "true")
+        .build()
+        .expect("config");
+    let durable = Transport::new(&config, Some(BROKER_URL)).expect("transport");
+    let rust_server =
+        interop_support::roles::RustServer::start_in(&durable, &topic, "rs1", &exchange).await;
+    let _python = Peer::start(
+        "serve",
+        &topic,
+        &[
+            "--server",
+            "py1",
+            "--exchange",
+            &exchange,
+            "--rabbit",
+            "amqp_durable_queues=true",
+        ],
+    )
+    .await;
+    let client = RpcClient::new(
+        &durable,
+        Target::server(&topic, "py1").with_exchange(&exchange),
+    );
+    let sum = within(
+        "a call to the Python server",
+        client.call(&context("u"), "add", json!({"a": 2, "b": 3})),
+    )
+    .await
+    .expect("the Python server serves");
+    assert_eq!(sum, json!(5));
+    let extra = [
+        "--method",
+        "add",
+        "--args",
+        r#"{"a": 1, "b": 2}"#,
+        "--server",
+        "rs1",
+        "--exchange",
+        &exchange,
+        "--rabbit",
+        "amqp_durable_queues=true",
+        "--timeout",
+        "30",
+    ];
+    let line = run_peer(&cleanup, "call", &topic, &extra).await;
+    assert_eq!(line.get("result"), Some(&json!(3)), "{line}");
+    rust_server.stop().await;
+    legacy_server.stop().await;
+    durable.cleanup().await;
+    legacy.cleanup().await;
+}

@@ -159,10 +159,20 @@ impl World {
         assert_eq!(line, json!({"event": "sent"}));
     }
 
-    /// Closes the Rust transports and registers what they declared.
+    /// Closes the Rust transports.
     async fn close(&self) {
         for d in &self.drivers {
             d.cleanup().await;
+        }
+    }
+}
+
+/// Registers what the Rust drivers declared (queue-manager names are known
+/// only to them) before the cleanup, a field, deletes everything: also
+/// when the test failed.
+impl Drop for World {
+    fn drop(&mut self) {
+        for d in &self.drivers {
             for q in d.declared_queues() {
                 self.cleanup.queue(&q);
             }

@@ -30,6 +30,7 @@ import threading
 from oslo_concurrency import lockutils
 from oslo_config import cfg
 import oslo_messaging
+from oslo_messaging._drivers import amqp as rpc_amqp
 from oslo_messaging._drivers import impl_rabbit
 
 LOG = logging.getLogger("interop-peer")
@@ -62,6 +63,7 @@ def make_transport(args, notifications=False):
     # Set before the driver exists: RabbitDriver.__init__ reads some of them
     # (use_queue_manager), the rest are read at the first connection.
     conf.register_opts(impl_rabbit.rabbit_opts, group="oslo_messaging_rabbit")
+    conf.register_opts(rpc_amqp.amqp_opts, group="oslo_messaging_rabbit")
     # use_queue_manager takes an external lock, as a service's nova.conf
     # allows with [oslo_concurrency] lock_path.
     lock_path = os.path.join(tempfile.gettempdir(), "oslo-messaging-interop-locks")

@@ -342,9 +342,14 @@ impl QueueCleanup {
 
 impl Drop for QueueCleanup {
     fn drop(&mut self) {
-        let queues = std::mem::take(&mut *self.queues.lock().unwrap_or_else(|e| e.into_inner()));
-        let exchanges =
+        let mut queues =
+            std::mem::take(&mut *self.queues.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut exchanges =
             std::mem::take(&mut *self.exchanges.lock().unwrap_or_else(|e| e.into_inner()));
+        for names in [&mut queues, &mut exchanges] {
+            names.sort();
+            names.dedup();
+        }
         if queues.is_empty() && exchanges.is_empty() {
             return;
         }

@@ -24,8 +24,27 @@ impl RustServer {
     /// The conformance test endpoint (`add`, `echo`, `context`, `whoami`
     /// returning the server name, `fail`, `record`) on `topic`/`server`.
     pub async fn start(transport: &Transport, topic: &str, server: &str) -> RustServer {
-        let (endpoint, probe) = test_endpoint(server, None, "1.3");
-        let server = RpcServer::builder(transport, Target::server(topic, server))
+        Self::serve(transport, Target::server(topic, server)).await
+    }
+
+    /// As [`start`](Self::start), in `exchange` instead of the control exchange.
+    pub async fn start_in(
+        transport: &Transport,
+        topic: &str,
+        server: &str,
+        exchange: &str,
+    ) -> RustServer {
+        Self::serve(
+            transport,
+            Target::server(topic, server).with_exchange(exchange),
+        )
+        .await
+    }
+
+    async fn serve(transport: &Transport, target: Target) -> RustServer {
+        let server_name = target.server.clone().unwrap_or_default();
+        let (endpoint, probe) = test_endpoint(&server_name, None, "1.3");
+        let server = RpcServer::builder(transport, target)
             .endpoint(endpoint)
             .build()
             .expect("server builds");

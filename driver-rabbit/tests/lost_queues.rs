@@ -1,0 +1,305 @@
+//! Queues that disappear under running servers and listeners (deleted by
+//! an operator, expired, lost with their node): the broker cancels the
+//! consumer; the driver logs it, declares the queue again, consumes it
+//! again, and says so in health. On the main broker; each test has its
+//! own control exchange and deletes what it declared. Tests wait for the
+//! driver's log events and for deliveries, never for time.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::options::ExchangeDeclareOptions;
+use lapin::types::FieldTable;
+use oslo_messaging_core::config::Config;
+use oslo_messaging_core::conformance::{test_endpoint, ProbeHandles};
+use oslo_messaging_core::driver::Driver;
+use oslo_messaging_core::health::ConsumerState;
+use oslo_messaging_core::{
+    NotificationEndpoint, NotificationListener, NotificationResult, Notifier, Priority, RpcClient,
+    RpcServer, Target, Transport, TransportUrl,
+};
+use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use serde_json::json;
+
+const MAIN: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
+}
+
+fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "lostq{}_{what}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A transport on the main broker whose control exchange is `exchange`.
+struct Side {
+    transport: Transport,
+    driver: Arc<RabbitDriver>,
+}
+
+impl Side {
+    fn new(exchange: &str) -> Side {
+        let config = Config::builder()
+            .set("DEFAULT", "control_exchange", exchange)
+            .build()
+            .expect("config");
+        let url = TransportUrl::parse(MAIN).expect("url");
+        let driver = Arc::new(RabbitDriver::new(&url, &config).expect("driver"));
+        let transport = Transport::with_driver(driver.clone(), url, &config).expect("transport");
+        Side { transport, driver }
+    }
+
+    async fn clean_up(&self, exchange: &str) {
+        self.driver.cleanup().await;
+        let mut exchanges = self.driver.declared_exchanges();
+        exchanges.push(exchange.to_owned());
+        delete(&self.driver.declared_queues(), &exchanges).await;
+    }
+}
+
+async fn delete(queues: &[String], exchanges: &[String]) {
+    let url = TransportUrl::parse(MAIN).expect("url");
+    admin::delete(&url, &Config::defaults(), queues, exchanges)
+        .await
+        .expect("delete");
+}
+
+async fn serve(t: &Transport, topic: &str) -> (RpcServer, ProbeHandles) {
+    let (endpoint, probe) = test_endpoint("s1", None, "1.0");
+    let server = RpcServer::builder(t, Target::server(topic, "s1"))
+        .endpoint(endpoint)
+        .build()
+        .expect("server");
+    within("server start", server.start())
+        .await
+        .expect("server starts");
+    (server, probe)
+}
+
+/// Deletes `queue` and returns how long it took from the deletion to the
+/// driver's "consumers resumed" for it.
+async fn delete_and_wait_for_recovery(
+    log: &mut tokio::sync::broadcast::Receiver<String>,
+    queue: &str,
+) -> Duration {
+    let t0 = Instant::now();
+    delete(&[queue.to_owned()], &[]).await;
+    within(
+        "the cancel in the log",
+        support::logs::wait_for(log, &["cancelled the consumer", queue]),
+    )
+    .await;
+    within(
+        "the consumers' resumption in the log",
+        support::logs::wait_for(log, &["consumers resumed", queue]),
+    )
+    .await;
+    t0.elapsed()
+}
+
+/// Each queue of an RPC server (topic, server, fanout) is deleted in turn;
+/// each time the server consumes again at once and the next call, cast
+/// or fanout cast arrives. Health lists the three queues, consuming, with
+/// their recoveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_server_queues_are_declared_again_and_served() {
+    let mut log = support::logs::subscribe();
+    let (topic, exchange) = (unique("topic"), unique("x"));
+    let side = Side::new(&exchange);
+    let (server, mut probe) = serve(&side.transport, &topic).await;
+    let fanout_queue = side
+        .driver
+        .declared_queues()
+        .into_iter()
+        .find(|q| q.starts_with(&format!("{topic}_fanout_")))
+        .expect("the server's fanout queue");
+    let to_topic = RpcClient::new(&side.transport, Target::topic(&topic));
+    let to_server = RpcClient::new(&side.transport, Target::server(&topic, "s1"));
+    let fanout = to_topic.clone().with_fanout(true);
+
+    let server_queue = format!("{topic}.s1");
+    for (i, queue) in [&server_queue, &topic, &fanout_queue]
+        .into_iter()
+        .enumerate()
+    {
+        let took = delete_and_wait_for_recovery(&mut log, queue).await;
+        println!("{queue}: consuming again {took:?} after its deletion");
+        let sum = within(
+            "a call to the server",
+            to_server.call(&Default::default(), "add", json!({"a": i, "b": 1})),
+        )
+        .await
+        .expect("answered after the recovery");
+        assert_eq!(sum, json!(i + 1));
+        within(
+            "a call to the topic",
+            to_topic.call(&Default::default(), "add", json!({"a": 1, "b": 1})),
+        )
+        .await
+        .expect("answered after the recovery");
+        within(
+            "a fanout cast",
+            fanout.cast(&Default::default(), "record", json!({"value": i})),
+        )
+        .await
+        .expect("fanout cast");
+        let (_, got) = within("the fanout cast", probe.records.recv())
+            .await
+            .expect("open");
+        assert_eq!(got, json!(i));
+    }
+    let health = side.transport.health();
+    assert_eq!(health.consumers.len(), 3, "{health:?}");
+    for c in &health.consumers {
+        assert_eq!(
+            (c.state, c.recoveries),
+            (ConsumerState::Consuming, 3),
+            "{c:?}"
+        );
+    }
+    assert!(health.is_healthy(), "{health:?}");
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    assert!(
+        side.transport.health().consumers.is_empty(),
+        "a stopped server has no consumers"
+    );
+    side.clean_up(&exchange).await;
+}
+
+/// Notification queues, of a pool and without one, deleted under running
+/// listeners: the next notification arrives on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_notification_queues_are_declared_again() {
+    let mut log = support::logs::subscribe();
+    let (topic, exchange, pool) = (unique("ntopic"), unique("x"), unique("pool"));
+    let side = Side::new(&exchange);
+    let mut listeners = Vec::new();
+    let mut seen = Vec::new();
+    for p in [None, Some(pool.as_str())] {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let endpoint = NotificationEndpoint::builder(tx)
+            .on_priorities(Priority::ALL, |tx, n| async move {
+                let _ = tx.send(n.event_type);
+                Ok(NotificationResult::Handled)
+            })
+            .build();
+        let mut b = NotificationListener::builder(&side.transport, vec![Target::topic(&topic)])
+            .endpoint(endpoint);
+        if let Some(p) = p {
+            b = b.pool(p);
+        }
+        let l = b.build().expect("listener");
+        within("listener start", l.start()).await.expect("starts");
+        listeners.push(l);
+        seen.push(rx);
+    }
+    let notifier = Notifier::builder(&side.transport)
+        .publisher_id("lost.queues")
+        .driver("messagingv2")
+        .topics([topic.as_str()])
+        .build()
+        .expect("notifier");
+    for queue in [format!("{topic}.info"), pool.clone()] {
+        let took = delete_and_wait_for_recovery(&mut log, &queue).await;
+        println!("{queue}: consuming again {took:?} after its deletion");
+        within(
+            "notify",
+            notifier.notify_checked(&Default::default(), Priority::Info, &queue, json!({})),
+        )
+        .await
+        .expect("sent");
+        for rx in &mut seen {
+            let got = within("the notification", rx.recv()).await.expect("open");
+            assert_eq!(got, queue);
+        }
+    }
+    for l in &listeners {
+        within("listener stop", l.stop()).await.expect("stop");
+        within("listener wait", l.wait()).await.expect("wait");
+    }
+    side.clean_up(&exchange).await;
+}
+
+/// A queue that cannot be declared again (its exchange was replaced by
+/// one of another type): health says `failed`, with the broker's reason,
+/// and the transport is unhealthy; the driver keeps trying on its
+/// schedule, and once the conflict is gone it consumes again and the next
+/// call is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_shows_a_consumer_that_cannot_come_back_until_it_does() {
+    let mut log = support::logs::subscribe();
+    let (topic, exchange) = (unique("topic"), unique("x"));
+    let side = Side::new(&exchange);
+    let (server, _probe) = serve(&side.transport, &topic).await;
+    assert!(side.transport.health().is_healthy());
+
+    // The control exchange comes back as a fanout exchange.
+    let raw = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("raw connection");
+    let ch = raw.create_channel().await.expect("channel");
+    delete(&[], std::slice::from_ref(&exchange)).await;
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        lapin::ExchangeKind::Fanout,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("a fanout exchange of the same name");
+
+    let server_queue = format!("{topic}.s1");
+    delete(std::slice::from_ref(&server_queue), &[]).await;
+    within(
+        "the failed attempt in the log",
+        support::logs::wait_for(&mut log, &["subscribing again failed", &server_queue]),
+    )
+    .await;
+    let health = side.transport.health();
+    assert!(!health.is_healthy(), "{health:?}");
+    for c in &health.consumers {
+        assert_eq!(c.state, ConsumerState::Failed, "{c:?}");
+        let why = c.last_error.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("inequivalent arg 'type'") && why.contains(&exchange),
+            "{why}"
+        );
+    }
+
+    // The conflict goes; the next attempt (after rabbit_retry_interval) succeeds.
+    delete(&[], std::slice::from_ref(&exchange)).await;
+    within(
+        "the resumption in the log",
+        support::logs::wait_for(&mut log, &["consumers resumed", &server_queue]),
+    )
+    .await;
+    let health = side.transport.health();
+    assert!(health.is_healthy(), "{health:?}");
+    let client = RpcClient::new(&side.transport, Target::server(&topic, "s1"));
+    let sum = within(
+        "a call",
+        client.call(&Default::default(), "add", json!({"a": 2, "b": 2})),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(sum, json!(4));
+    let _ = raw.close(200, "bye".into()).await;
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    side.clean_up(&exchange).await;
+}
