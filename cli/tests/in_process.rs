@@ -759,7 +759,7 @@ async fn health_of_fake_prints_no_connections_and_exits_0() {
     assert_eq!(health.status, Status::Ok, "{health:?}");
     let line = one_line(&health.stdout);
     let value: Value = serde_json::from_str(line).expect("one JSON line");
-    assert_eq!(value, json!({"connections": []}));
+    assert_eq!(value, json!({"connections": [], "consumers": []}));
     assert_eq!(health.stderr, "");
 
     for bad in [

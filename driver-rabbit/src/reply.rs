@@ -164,6 +164,14 @@ impl Replies {
                     }
                 }
             }
+            if _channel.status().connected() {
+                tracing::warn!(
+                    queue = ended.queue,
+                    "the broker cancelled the consumer of the reply queue (deleted, expired, or \
+                     its node went away); calls waiting fail now, and the queue is declared \
+                     again before the next call"
+                );
+            }
         });
         Ok((generation, alive))
     }

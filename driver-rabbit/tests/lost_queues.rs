@@ -303,3 +303,67 @@ async fn health_shows_a_consumer_that_cannot_come_back_until_it_does() {
     within("server wait", server.wait()).await.expect("wait");
     side.clean_up(&exchange).await;
 }
+
+/// The reply queue is deleted under a client: the call waiting on it
+/// fails at once with an error naming the queue (not at its timeout), and
+/// the next call declares the queue again and is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_reply_queue_fails_waiting_calls_and_comes_back_for_the_next() {
+    let mut log = support::logs::subscribe();
+    let (topic, exchange) = (unique("rtopic"), unique("x"));
+    let server_side = Side::new(&exchange);
+    let client_side = Side::new(&exchange);
+    let (server, probe) = serve(&server_side.transport, &topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(25));
+    within(
+        "a first call",
+        client.call(&Default::default(), "add", json!({"a": 1, "b": 1})),
+    )
+    .await
+    .expect("answered");
+    let reply_queue = client_side
+        .driver
+        .declared_queues()
+        .into_iter()
+        .find(|q| q.starts_with("reply_"))
+        .expect("the client's reply queue");
+
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call(&Default::default(), "wait_gate", json!({}))
+                .await
+        })
+    };
+    within("the call at the server", probe.gate.entered()).await;
+    let t0 = Instant::now();
+    delete(std::slice::from_ref(&reply_queue), &[]).await;
+    let e = within("the waiting call's failure", waiting)
+        .await
+        .expect("task")
+        .expect_err("its reply queue is gone");
+    println!(
+        "the waiting call failed {:?} after the deletion: {e}",
+        t0.elapsed()
+    );
+    assert!(e.to_string().contains(&reply_queue), "{e}");
+    within(
+        "the cancel in the log",
+        support::logs::wait_for(&mut log, &["reply queue", "cancelled", &reply_queue]),
+    )
+    .await;
+    probe.gate.open();
+    let sum = within(
+        "the next call",
+        client.call(&Default::default(), "add", json!({"a": 2, "b": 3})),
+    )
+    .await
+    .expect("answered: the reply queue was declared again");
+    assert_eq!(sum, json!(5));
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    client_side.clean_up(&exchange).await;
+    server_side.clean_up(&exchange).await;
+}
