@@ -164,7 +164,8 @@ impl Replies {
                     }
                 }
             }
-            if _channel.status().connected() {
+            // Still alive: not ended by `delete` (the transport's cleanup).
+            if _channel.status().connected() && ended.alive.load(Ordering::Acquire) {
                 tracing::warn!(
                     queue = ended.queue,
                     "the broker cancelled the consumer of the reply queue (deleted, expired, or \
@@ -206,7 +207,12 @@ impl Replies {
     /// expires.
     pub async fn delete(&self) {
         let mut consuming = self.consuming.lock().await;
-        if consuming.take().is_none() || self.topology.keeps_transient_queues() {
+        let Some((_, alive)) = consuming.take() else {
+            return;
+        };
+        // The consumer's end that follows is ours, not the broker's doing.
+        alive.store(false, Ordering::Release);
+        if self.topology.keeps_transient_queues() {
             return;
         }
         let deleted = async {

@@ -58,13 +58,34 @@ pub(crate) async fn open(
                 AMQPScheme::AMQPS => stream
                     .into_tls(&uri.authority.host, tls.as_ref())
                     .await
-                    .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake failed: {e}")))?,
+                    .map_err(|e| {
+                        let text = e.to_string();
+                        io::Error::new(
+                            e.kind(),
+                            format!("TLS handshake failed: {text}{}", tls_hint(&text)),
+                        )
+                    })?,
             })
         },
         properties,
     )
     .await?;
     Ok((connection, killer))
+}
+
+/// What a TLS failure means for the operator, from rustls's text.
+fn tls_hint(text: &str) -> &'static str {
+    if text.contains("UnknownIssuer") {
+        "; the broker's certificate is not signed by a CA of ssl_ca_file (or, without it, of the system)"
+    } else if text.contains("Expired") || text.contains("certificate expired") {
+        "; the broker's certificate has expired (or is not valid yet)"
+    } else if text.contains("not valid for name") {
+        "; the host of the transport URL must be a name the broker's certificate gives"
+    } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        "; the broker did not answer in TLS: is this port its TLS listener (usually 5671)?"
+    } else {
+        ""
+    }
 }
 
 async fn connect_tcp(uri: &AMQPUri, threshold: Duration) -> io::Result<tokio::net::TcpStream> {

@@ -6,6 +6,7 @@ pub mod logs;
 pub mod node;
 pub mod proxy;
 pub mod rabbitmq4;
+pub mod tls;
 
 use std::sync::Arc;
 

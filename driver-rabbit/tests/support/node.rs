@@ -92,7 +92,7 @@ fn reserved_ports() -> &'static Mutex<HashSet<u16>> {
 /// between now and the moment the node binds it. The CLI tools run with
 /// distribution port 0 (ephemeral), so they cannot take it either. If the
 /// node still finds it taken, `start()` retries with fresh ports.
-pub(super) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
@@ -164,11 +164,21 @@ struct Running {
     vm_pid: u32,
 }
 
+/// What a node has besides the defaults: `rabbitmq.conf` lines and plugins.
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    /// Appended to `rabbitmq.conf`; `{tls_port}` is replaced by a free port.
+    pub config: String,
+    /// Plugins to enable, e.g. `rabbitmq_auth_mechanism_ssl`.
+    pub plugins: Vec<String>,
+}
+
 /// A private RabbitMQ node; see the module docs.
 pub struct TestNode {
     name: String,
     amqp_port: u16,
     dist_port: u16,
+    tls_port: u16,
     dir: tempfile::TempDir,
     running: Mutex<Option<Running>>,
 }
@@ -185,9 +195,16 @@ impl TestNode {
     /// If a boot fails (say a port was taken after all), it is retried twice
     /// with new ports before panicking with the node's output and log.
     pub fn start() -> TestNode {
+        Self::start_with(&Extras::default())
+    }
+
+    /// As [`start`](Self::start), with more `rabbitmq.conf` lines and
+    /// plugins (`extras.config` may name `{tls_port}`, replaced by a free
+    /// port of its own, see [`tls_port`](Self::tls_port)).
+    pub fn start_with(extras: &Extras) -> TestNode {
         let mut last_err = String::new();
         for _ in 0..3 {
-            let node = TestNode::prepare();
+            let node = TestNode::prepare(extras);
             match node.boot() {
                 Ok(()) => return node,
                 Err(e) => last_err = e, // dropping `node` cleans it up
@@ -231,6 +248,12 @@ impl TestNode {
             }
         }
         nodes
+    }
+
+    /// The port `{tls_port}` stood for in [`Extras::config`] (reserved for
+    /// the node whether or not it listens there).
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port
     }
 
     /// The Erlang node name, e.g. `omt1234n0@localhost`.
@@ -496,7 +519,7 @@ impl TestNode {
     // --- internals -----------------------------------------------------------
 
     /// A new node's name, ports and directory, with its config files written.
-    fn prepare() -> TestNode {
+    fn prepare(extras: &Extras) -> TestNode {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("omt{}n{n}@{HOST}", std::process::id());
@@ -510,8 +533,12 @@ impl TestNode {
         let write = |file: &str, content: &str| {
             fs::write(d.join(file), content).unwrap_or_else(|e| panic!("write {file}: {e}"));
         };
-        // No plugins: the management plugin would want port 15672.
-        write("enabled_plugins", "[].\n");
+        // No plugins but the extras': the management plugin would want port 15672.
+        write(
+            "enabled_plugins",
+            &format!("[{}].\n", extras.plugins.join(",")),
+        );
+        let tls_port = free_port();
         // Replaces /etc/rabbitmq/rabbitmq-env.conf (NODENAME=rabbit@localhost).
         write("rabbitmq-env.conf", "# private test node: nothing to set\n");
         // Replaces /etc/rabbitmq/rabbitmq.conf (listeners.tcp.local = 127.0.0.1:5672).
@@ -520,7 +547,8 @@ impl TestNode {
             &format!(
                 "listeners.tcp.1 = 127.0.0.1:{amqp_port}\n\
                  log.file.level = info\n\
-                 log.console = false\n"
+                 log.console = false\n{}",
+                extras.config.replace("{tls_port}", &tls_port.to_string())
             ),
         );
         // The cookie must be readable by its owner only, or Erlang refuses it.
@@ -535,6 +563,7 @@ impl TestNode {
             name,
             amqp_port,
             dist_port,
+            tls_port,
             dir,
             running: Mutex::new(None),
         }
