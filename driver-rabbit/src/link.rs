@@ -657,9 +657,10 @@ async fn watch_connection(
 }
 
 fn reconnect_delay(opts: &RabbitOptions) -> Duration {
-    Duration::from_secs_f64(
-        opts.kombu_reconnect_delay + opts.kombu_reconnect_splay * fastrand::f64(),
-    )
+    let seconds = opts.kombu_reconnect_delay + opts.kombu_reconnect_splay * fastrand::f64();
+    // Options are finite and >= 0 (validated); too large for a Duration
+    // (1e300 seconds) waits a year, which is as good as for ever.
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::from_secs(365 * 86_400))
 }
 
 /// Up to a quarter second, so that many clients do not retry in step.

@@ -269,10 +269,11 @@ pub(crate) fn unpack(data: &[u8]) -> Result<Unpacked> {
             TIMEOUT => {
                 u.call_monitor_timeout = match v {
                     Value::Null => None,
+                    // Too large for a Duration (1e300) is as good as none.
                     Value::Number(n) => n
                         .as_f64()
-                        .filter(|s| s.is_finite() && *s > 0.0)
-                        .map(Duration::from_secs_f64),
+                        .filter(|s| *s > 0.0)
+                        .and_then(|s| Duration::try_from_secs_f64(s).ok()),
                     other => return Err(malformed(format!("_timeout is {other}, not a number"))),
                 }
             }

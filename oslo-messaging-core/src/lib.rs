@@ -15,6 +15,8 @@ pub mod conformance;
 pub mod driver;
 pub mod error;
 pub mod failure;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod message;
 pub mod notify;

@@ -25,7 +25,7 @@ mod filter;
 mod fnmatch;
 mod listener;
 mod log;
-mod notification;
+pub(crate) mod notification;
 mod notifier;
 pub mod routing;
 mod test_driver;
