@@ -5,32 +5,20 @@
 //! queue and exchange the tests declare is deleted.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::driver::{Driver, Listener, SendMode, SendOptions};
 use oslo_messaging_core::{MessagingError, RpcMessage, Target, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use oslo_messaging_driver_rabbit::RabbitDriver;
 
-const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
-const PATIENCE: Duration = Duration::from_secs(30);
+mod support;
 
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
-}
+use support::{delete_on_main, raw_connection, within, MAIN_URL as URL};
 
 fn unique(what: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "decl{}_{what}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    support::unique("decl", what)
 }
 
 fn driver(options: &[(&str, &str)]) -> Arc<RabbitDriver> {
@@ -85,22 +73,14 @@ async fn clean_up(drivers: &[&Arc<RabbitDriver>], exchanges: &[String]) {
     queues.dedup();
     exchanges.sort();
     exchanges.dedup();
-    let url = TransportUrl::parse(URL).expect("url");
-    admin::delete(&url, &Config::defaults(), &queues, &exchanges)
-        .await
-        .expect("delete what the test declared");
+    delete_on_main(&queues, &exchanges).await;
 }
 
 /// Whether `queue` exists and is durable: a passive declare finds it,
 /// then a durable declare with `arguments` is accepted only if it is
 /// durable (on raw connections).
 async fn is_durable(queue: &str, arguments: FieldTable) -> bool {
-    let c = lapin::Connection::connect(
-        "amqp://guest:guest@127.0.0.1:5672/%2f",
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .expect("raw connection");
+    let c = raw_connection().await;
     let ch = c.create_channel().await.expect("channel");
     let passive = QueueDeclareOptions {
         passive: true,

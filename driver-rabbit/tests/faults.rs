@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lapin::options::BasicPublishOptions;
 use oslo_messaging_core::config::Config;
-use oslo_messaging_core::conformance::{test_endpoint, ProbeHandles};
+use oslo_messaging_core::conformance::ProbeHandles;
 use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::rpc::{RpcClient, RpcServer};
 use oslo_messaging_core::{MessagingError, Target, Transport, TransportUrl};
@@ -19,23 +19,10 @@ use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
 use serde_json::{json, Value};
 use support::proxy::Proxy;
 
-const MAIN: &str = "rabbit://guest:guest@127.0.0.1:5672/";
-const PATIENCE: Duration = Duration::from_secs(60);
+use support::{within, MAIN_URL as MAIN, PATIENCE};
 
 fn unique(what: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "faults{}_{what}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
+    support::unique("faults", what)
 }
 
 /// A transport whose driver the test keeps, to delete what it declared.
@@ -76,15 +63,7 @@ impl Side {
 }
 
 async fn serve(t: &Transport, topic: &str) -> (RpcServer, ProbeHandles) {
-    let (endpoint, probe) = test_endpoint("s1", None, "1.0");
-    let server = RpcServer::builder(t, Target::server(topic, "s1"))
-        .endpoint(endpoint)
-        .build()
-        .expect("server");
-    within("server start", server.start())
-        .await
-        .expect("server starts");
-    (server, probe)
+    support::serve(t, Target::server(topic, "s1")).await
 }
 
 async fn add(client: &RpcClient, a: i64, b: i64) -> Result<Value, MessagingError> {

@@ -13,34 +13,15 @@ use std::time::{Duration, Instant};
 use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
 use oslo_messaging_core::config::Config;
-use oslo_messaging_core::conformance::{test_endpoint, ProbeHandles};
+use oslo_messaging_core::conformance::ProbeHandles;
 use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::health::ConsumerState;
 use oslo_messaging_core::{
     NotificationEndpoint, NotificationListener, NotificationResult, Notifier, Priority, RpcClient,
     RpcServer, Target, Transport, TransportUrl,
 };
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use oslo_messaging_driver_rabbit::RabbitDriver;
 use serde_json::json;
-
-const MAIN: &str = "rabbit://guest:guest@127.0.0.1:5672/";
-const PATIENCE: Duration = Duration::from_secs(30);
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
-}
-
-fn unique(what: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "lostq{}_{what}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A transport on the main broker whose control exchange is `exchange`.
 struct Side {
@@ -68,23 +49,14 @@ impl Side {
     }
 }
 
-async fn delete(queues: &[String], exchanges: &[String]) {
-    let url = TransportUrl::parse(MAIN).expect("url");
-    admin::delete(&url, &Config::defaults(), queues, exchanges)
-        .await
-        .expect("delete");
+use support::{delete_on_main as delete, raw_connection, stop, within, MAIN_URL as MAIN};
+
+fn unique(what: &str) -> String {
+    support::unique("lostq", what)
 }
 
 async fn serve(t: &Transport, topic: &str) -> (RpcServer, ProbeHandles) {
-    let (endpoint, probe) = test_endpoint("s1", None, "1.0");
-    let server = RpcServer::builder(t, Target::server(topic, "s1"))
-        .endpoint(endpoint)
-        .build()
-        .expect("server");
-    within("server start", server.start())
-        .await
-        .expect("server starts");
-    (server, probe)
+    support::serve(t, Target::server(topic, "s1")).await
 }
 
 /// Deletes `queue` and returns how long it took from the deletion to the
@@ -169,8 +141,7 @@ async fn deleted_server_queues_are_declared_again_and_served() {
         );
     }
     assert!(health.is_healthy(), "{health:?}");
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
+    stop(&server).await;
     assert!(
         side.transport.health().consumers.is_empty(),
         "a stopped server has no consumers"
@@ -246,12 +217,7 @@ async fn health_shows_a_consumer_that_cannot_come_back_until_it_does() {
     assert!(side.transport.health().is_healthy());
 
     // The control exchange comes back as a fanout exchange.
-    let raw = lapin::Connection::connect(
-        "amqp://guest:guest@127.0.0.1:5672/%2f",
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .expect("raw connection");
+    let raw = raw_connection().await;
     let ch = raw.create_channel().await.expect("channel");
     delete(&[], std::slice::from_ref(&exchange)).await;
     ch.exchange_declare(
@@ -299,8 +265,7 @@ async fn health_shows_a_consumer_that_cannot_come_back_until_it_does() {
     .expect("answered");
     assert_eq!(sum, json!(4));
     let _ = raw.close(200, "bye".into()).await;
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
+    stop(&server).await;
     side.clean_up(&exchange).await;
 }
 
@@ -362,8 +327,7 @@ async fn a_deleted_reply_queue_fails_waiting_calls_and_comes_back_for_the_next()
     .await
     .expect("answered: the reply queue was declared again");
     assert_eq!(sum, json!(5));
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
+    stop(&server).await;
     client_side.clean_up(&exchange).await;
     server_side.clean_up(&exchange).await;
 }

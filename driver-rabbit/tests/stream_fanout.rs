@@ -15,35 +15,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oslo_messaging_core::config::Config;
-use oslo_messaging_core::conformance::{test_endpoint, ProbeHandles};
+use oslo_messaging_core::conformance::ProbeHandles;
 use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::health::ConnectionState;
 use oslo_messaging_core::rpc::{RpcClient, RpcServer};
 use oslo_messaging_core::{Target, Transport, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use oslo_messaging_driver_rabbit::RabbitDriver;
 use serde_json::{json, Value};
 use support::proxy::Proxy;
 
-const MAIN: &str = "rabbit://guest:guest@127.0.0.1:5672/";
-const PRESET: &str = "rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true\
-                      &use_queue_manager=true&rabbit_stream_fanout=true&rabbit_qos_prefetch_count=10";
-const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
-}
+use support::{delete_on_main, raw_connection, stop, within};
 
 fn unique(what: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "stream{}_{what}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    support::unique("stream", what)
 }
+const PRESET: &str = "rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true\
+                      &use_queue_manager=true&rabbit_stream_fanout=true&rabbit_qos_prefetch_count=10";
 
 /// A transport with the preset on the broker at `port`, whose driver the
 /// test keeps to delete what it declared.
@@ -74,10 +61,7 @@ async fn clean_up(sides: &[&Side], exchange: &str) {
     }
     exchanges.sort();
     exchanges.dedup();
-    let url = TransportUrl::parse(MAIN).expect("url");
-    admin::delete(&url, &Config::defaults(), &queues, &exchanges)
-        .await
-        .expect("delete what the test declared");
+    delete_on_main(&queues, &exchanges).await;
 }
 
 async fn serve(
@@ -86,20 +70,7 @@ async fn serve(
     exchange: &str,
     name: &str,
 ) -> (RpcServer, ProbeHandles) {
-    let (endpoint, probe) = test_endpoint(name, None, "1.0");
-    let server = RpcServer::builder(t, Target::server(topic, name).with_exchange(exchange))
-        .endpoint(endpoint)
-        .build()
-        .expect("server");
-    within("server start", server.start())
-        .await
-        .expect("server starts");
-    (server, probe)
-}
-
-async fn stop(server: &RpcServer) {
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
+    support::serve(t, Target::server(topic, name).with_exchange(exchange)).await
 }
 
 fn fanout_client(t: &Transport, topic: &str, exchange: &str) -> RpcClient {
@@ -134,12 +105,7 @@ async fn next_records(probe: &mut ProbeHandles, n: usize) -> Vec<i64> {
 
 /// Whether `queue` exists on the main broker (a passive declare).
 async fn exists(queue: &str) -> bool {
-    let c = lapin::Connection::connect(
-        "amqp://guest:guest@127.0.0.1:5672/%2f",
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .expect("raw connection");
+    let c = raw_connection().await;
     let ch = c.create_channel().await.expect("channel");
     let options = lapin::options::QueueDeclareOptions {
         passive: true,
@@ -263,15 +229,7 @@ async fn a_deleted_stream_is_declared_again_and_consumed_from_last() {
             assert_eq!(next_record(&mut probe).await, json!(n));
         }
         let stream = format!("{topic}_fanout");
-        let url = TransportUrl::parse(MAIN).expect("url");
-        admin::delete(
-            &url,
-            &Config::defaults(),
-            std::slice::from_ref(&stream),
-            &[],
-        )
-        .await
-        .expect("delete the stream");
+        delete_on_main(std::slice::from_ref(&stream), &[]).await;
         within(
             "the consumer's cancel in the log",
             support::logs::wait_for(&mut log, &["cancelled the consumer", &stream]),

@@ -23,14 +23,7 @@ use oslo_messaging_driver_rabbit as _;
 use serde_json::json;
 use support::node::{free_port, Extras, TestNode};
 use support::tls::{Pki, CLIENT_NAME};
-
-const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
-}
+use support::{stop, within};
 
 /// A node with a TLS listener (`{tls_port}`) presenting `server.pem`,
 /// verifying client certificates against `ca.pem` when one is sent, and
@@ -206,8 +199,7 @@ async fn tls_end_to_end() {
     within("listener wait", listener.wait())
         .await
         .expect("wait");
-    within("server stop", server.stop()).await.expect("stop");
-    within("server wait", server.wait()).await.expect("wait");
+    stop(&server).await;
     client_t.cleanup().await;
     server_t.cleanup().await;
 

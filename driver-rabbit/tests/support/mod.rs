@@ -1,5 +1,6 @@
 //! Shared pieces of the driver's tests: private RabbitMQ nodes, a TCP
-//! proxy, and a transport with an echo server on the main broker.
+//! proxy, certificates, the driver's log events, and on the main broker
+//! transports, servers and housekeeping.
 #![allow(dead_code)]
 
 pub mod logs;
@@ -9,8 +10,10 @@ pub mod rabbitmq4;
 pub mod tls;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use oslo_messaging_core::config::Config;
+use oslo_messaging_core::conformance::{test_endpoint, ProbeHandles};
 use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcServer};
 use oslo_messaging_core::{Target, Transport, TransportUrl};
 use oslo_messaging_driver_rabbit::RabbitDriver;
@@ -19,6 +22,68 @@ use serde_json::Value;
 
 /// The broker every machine of the project runs.
 pub const MAIN_URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+
+/// The same broker as an AMQP URI, for raw lapin connections.
+pub const MAIN_AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Upper bound for anything that must happen (a reply, a delivery, a log
+/// event): it turns a hang into a failure, it never lets things happen.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Awaits `fut`, failing the test with `what` after [`PATIENCE`].
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
+}
+
+/// `<prefix><pid>_<what>_<n>`: a name no other test, in this run or a
+/// concurrent one, uses.
+pub fn unique(prefix: &str, what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}_{what}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A started server at `target` with the conformance test endpoint
+/// (named after the target's server).
+pub async fn serve(t: &Transport, target: Target) -> (RpcServer, ProbeHandles) {
+    let name = target.server.clone().unwrap_or_default();
+    let (endpoint, probe) = test_endpoint(&name, None, "1.0");
+    let server = RpcServer::builder(t, target)
+        .endpoint(endpoint)
+        .build()
+        .expect("server");
+    within("server start", server.start())
+        .await
+        .expect("server starts");
+    (server, probe)
+}
+
+/// Stops `server` and waits for what it was handling.
+pub async fn stop(server: &RpcServer) {
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+}
+
+/// Deletes `queues` and `exchanges` on the main broker.
+pub async fn delete_on_main(queues: &[String], exchanges: &[String]) {
+    let url = TransportUrl::parse(MAIN_URL).expect("url");
+    oslo_messaging_driver_rabbit::admin::delete(&url, &Config::defaults(), queues, exchanges)
+        .await
+        .expect("delete on the main broker");
+}
+
+/// A raw lapin connection to the main broker.
+pub async fn raw_connection() -> lapin::Connection {
+    lapin::Connection::connect(MAIN_AMQP, lapin::ConnectionProperties::default())
+        .await
+        .expect("raw connection to the main broker")
+}
 
 /// A driver for the main broker with default options, and its transport.
 pub fn main_transport() -> (Arc<RabbitDriver>, Transport) {
