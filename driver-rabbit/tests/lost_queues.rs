@@ -27,6 +27,18 @@ use serde_json::json;
 struct Side {
     transport: Transport,
     driver: Arc<RabbitDriver>,
+    exchange: String,
+}
+
+/// A failed test deletes what it declared too.
+impl Drop for Side {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut exchanges = self.driver.declared_exchanges();
+            exchanges.push(self.exchange.clone());
+            support::delete_on_main_blocking(self.driver.declared_queues(), exchanges);
+        }
+    }
 }
 
 impl Side {
@@ -38,7 +50,11 @@ impl Side {
         let url = TransportUrl::parse(MAIN).expect("url");
         let driver = Arc::new(RabbitDriver::new(&url, &config).expect("driver"));
         let transport = Transport::with_driver(driver.clone(), url, &config).expect("transport");
-        Side { transport, driver }
+        Side {
+            transport,
+            driver,
+            exchange: exchange.to_owned(),
+        }
     }
 
     async fn clean_up(&self, exchange: &str) {

@@ -112,3 +112,29 @@ pub fn echo_server(transport: &Transport, topic: &str) -> RpcServer {
         .build()
         .expect("server")
 }
+
+/// Deletes `queues` and `exchanges` on the main broker from a thread of
+/// its own (with its own runtime), for `Drop` implementations that clean
+/// up after a failed test; a failure to delete is printed, not raised.
+pub fn delete_on_main_blocking(queues: Vec<String>, exchanges: Vec<String>) {
+    let done = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let url = TransportUrl::parse(MAIN_URL).map_err(|e| e.to_string())?;
+            let config = Config::defaults();
+            let deleting =
+                oslo_messaging_driver_rabbit::admin::delete(&url, &config, &queues, &exchanges);
+            match tokio::time::timeout(PATIENCE, deleting).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            }
+        })
+    })
+    .join();
+    if let Ok(Err(e)) | Err(e) = done.map_err(|_| "cleanup thread panicked".to_owned()) {
+        eprintln!("cleanup after a failed test: {e}");
+    }
+}
