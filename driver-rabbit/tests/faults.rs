@@ -19,7 +19,7 @@ use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
 use serde_json::{json, Value};
 use support::proxy::Proxy;
 
-use support::{within, MAIN_URL as MAIN, PATIENCE};
+use support::{stop, within, MAIN_URL as MAIN, PATIENCE};
 
 fn unique(what: &str) -> String {
     support::unique("faults", what)
@@ -895,4 +895,94 @@ async fn cluster_failover_loses_no_confirmed_notification() {
         "moved off {host}: {now_on:?}"
     );
     rig.stop().await;
+}
+
+/// Scenario 8: the node holding a quorum queue's leader stops. The server
+/// consumes the queue through another node; the queue elects a leader on
+/// a remaining node, the server's consumer goes on (re-attached by the
+/// broker, or cancelled and consumed again by the driver), its health says
+/// `consuming`, and calls to the queue are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_leader_loss_is_survived_by_its_consumers() {
+    use oslo_messaging_core::health::ConsumerState;
+    let nodes: Vec<Arc<TestNode>> = tokio::task::spawn_blocking(TestNode::cluster3)
+        .await
+        .expect("cluster")
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let hosts: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("guest:guest@127.0.0.1:{}", n.amqp_port()))
+        .collect();
+    // The first host is where both sides connect first (round-robin).
+    let url = format!("rabbit://{}/?rabbit_quorum_queue=true", hosts.join(","));
+    let topic = unique("leader");
+    // The topic queue is declared through node 2 first: its leader is there.
+    let raw =
+        lapin::Connection::connect(&nodes[1].amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("raw connection to node 2");
+    let ch = raw.create_channel().await.expect("channel");
+    let mut quorum = lapin::types::FieldTable::default();
+    quorum.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(
+        topic.as_str().into(),
+        lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        quorum,
+    )
+    .await
+    .expect("the topic queue, led by node 2");
+    let _ = raw.close(200, "bye".into()).await;
+    let leader = tokio::task::block_in_place(|| leader_of(&nodes[0], &topic));
+    assert_eq!(leader, nodes[1].name(), "the leader is on node 2");
+
+    let server_side = Side::new(&url);
+    let client_side = Side::new(&url);
+    let (server, _probe) = serve(&server_side.transport, &topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(45));
+    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+
+    let victim = nodes[1].clone();
+    tokio::task::spawn_blocking(move || victim.stop())
+        .await
+        .expect("stop node 2");
+    assert_eq!(
+        add(&client, 20, 22)
+            .await
+            .expect("answered under a new leader"),
+        json!(42)
+    );
+    let new_leader = tokio::task::block_in_place(|| leader_of(&nodes[0], &topic));
+    assert_ne!(new_leader, nodes[1].name(), "a new leader was elected");
+    let health = server_side.transport.health();
+    let topic_consumer = health
+        .consumers
+        .iter()
+        .find(|c| c.queue == topic)
+        .expect("the topic queue's consumer");
+    assert_eq!(topic_consumer.state, ConsumerState::Consuming, "{health:?}");
+    println!(
+        "leader moved from {} to {new_leader}; the consumer recovered {} time(s)",
+        nodes[1].name(),
+        topic_consumer.recoveries
+    );
+    stop(&server).await;
+    client_side.driver.cleanup().await;
+    server_side.driver.cleanup().await;
+}
+
+/// The node name of `queue`'s leader, as `node` lists it.
+fn leader_of(node: &TestNode, queue: &str) -> String {
+    let out = node.ctl(&["list_queues", "--silent", "name", "leader"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{queue}\t")).map(str::to_owned))
+        .unwrap_or_default()
 }
