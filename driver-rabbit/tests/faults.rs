@@ -13,6 +13,7 @@ use lapin::options::BasicPublishOptions;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::conformance::ProbeHandles;
 use oslo_messaging_core::driver::Driver;
+use oslo_messaging_core::health::ConnectionState;
 use oslo_messaging_core::rpc::{RpcClient, RpcServer};
 use oslo_messaging_core::{MessagingError, Target, Transport, TransportUrl};
 use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
@@ -126,6 +127,22 @@ async fn silent_network_is_detected_and_survived() {
         "declared dead by the driver's probe: {health:?}"
     );
     println!("silent peer detected after {detected_after:?} (threshold 2 s, probe every 0.67 s)");
+    // The server's probe declares its side dead on its own clock, up to a
+    // probe interval later: wait for that before the network comes back.
+    within("the server's side declared dead", async {
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            ticks.tick().await;
+            let h = server_side.transport.health();
+            if h.connections
+                .iter()
+                .all(|c| c.state != ConnectionState::Connected)
+            {
+                return;
+            }
+        }
+    })
+    .await;
 
     proxy.resume();
     probe.gate.open();
