@@ -32,6 +32,23 @@ struct Side {
     driver: Arc<RabbitDriver>,
 }
 
+/// A failed test deletes what it declared on the main broker too (the
+/// proxy's sides are there; a private node's names are not, and a name
+/// that is not there is skipped).
+impl Drop for Side {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let exchanges = self
+                .driver
+                .declared_exchanges()
+                .into_iter()
+                .filter(|x| x != "openstack")
+                .collect();
+            support::delete_on_main_blocking(self.driver.declared_queues(), exchanges);
+        }
+    }
+}
+
 impl Side {
     fn new(url: &str) -> Side {
         let url = TransportUrl::parse(url).expect("url");
