@@ -877,20 +877,7 @@ async fn blocked_broker_holds_publishers_not_consumers() {
 /// notification is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_failover_loses_no_confirmed_notification() {
-    let nodes: Vec<Arc<TestNode>> = tokio::task::spawn_blocking(TestNode::cluster3)
-        .await
-        .expect("cluster")
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    let hosts: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("guest:guest@127.0.0.1:{}", n.amqp_port()))
-        .collect();
-    let url = format!(
-        "rabbit://{}/?rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true",
-        hosts.join(",")
-    );
+    let (nodes, url) = cluster("rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true").await;
     let mut rig = Rig::start(&url, "failover").await;
     const EACH: u64 = 20;
     rig.notify(0..EACH).await;
@@ -939,18 +926,8 @@ async fn cluster_failover_loses_no_confirmed_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_leader_loss_is_survived_by_its_consumers() {
     use oslo_messaging_core::health::ConsumerState;
-    let nodes: Vec<Arc<TestNode>> = tokio::task::spawn_blocking(TestNode::cluster3)
-        .await
-        .expect("cluster")
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    let hosts: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("guest:guest@127.0.0.1:{}", n.amqp_port()))
-        .collect();
     // The first host is where both sides connect first (round-robin).
-    let url = format!("rabbit://{}/?rabbit_quorum_queue=true", hosts.join(","));
+    let (nodes, url) = cluster("rabbit_quorum_queue=true").await;
     let topic = unique("leader");
     // The topic queue is declared through node 2 first: its leader is there.
     let raw =
@@ -1019,4 +996,21 @@ fn leader_of(node: &TestNode, queue: &str) -> String {
     out.lines()
         .find_map(|l| l.strip_prefix(&format!("{queue}\t")).map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// A fresh three-node cluster, and a transport URL naming its nodes in
+/// order, with `query`.
+async fn cluster(query: &str) -> (Vec<Arc<TestNode>>, String) {
+    let nodes: Vec<Arc<TestNode>> = tokio::task::spawn_blocking(TestNode::cluster3)
+        .await
+        .expect("cluster")
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let hosts: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("guest:guest@127.0.0.1:{}", n.amqp_port()))
+        .collect();
+    let url = format!("rabbit://{}/?{query}", hosts.join(","));
+    (nodes, url)
 }
