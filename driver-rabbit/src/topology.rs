@@ -318,7 +318,12 @@ impl Declared {
     /// The durability to declare `name` with: `durable`, unless the broker
     /// refused it as durable before.
     fn durable(&self, entity: Entity, name: &str, durable: bool) -> bool {
-        durable && !lock(&self.non_durable).contains(&(entity, name.to_owned()))
+        durable && !self.fell_back(entity, name)
+    }
+
+    /// Whether `name` is declared non-durable after a refusal.
+    fn fell_back(&self, entity: Entity, name: &str) -> bool {
+        lock(&self.non_durable).contains(&(entity, name.to_owned()))
     }
 
     /// Declares `name` non-durable from now on if `refusal` is the broker's
@@ -435,7 +440,7 @@ async fn declare_queue(channel: &Channel, spec: &QueueSpec, declared: &Declared)
         // Python peer (which falls back both) finds it as it declares it;
         // but not a quorum queue or a stream, which cannot be non-durable
         // (Python fails there).
-        if !declared.durable(Entity::Exchange, &exchange.name, true) && !has_queue_type(spec) {
+        if declared.fell_back(Entity::Exchange, &exchange.name) && !has_queue_type(spec) {
             declared.mark_non_durable(Entity::Queue, &spec.name);
         }
         if let Err(again) = again {
