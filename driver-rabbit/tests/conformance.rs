@@ -3,12 +3,13 @@
 //! down. After each case, every queue and exchange the case's drivers
 //! declared is deleted (the control exchange `openstack` is shared, so it stays).
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use oslo_messaging_core::conformance::Harness;
-use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::{config::Config, Transport, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use oslo_messaging_driver_rabbit::RabbitDriver;
 
 const URL: &str = "rabbit://guest:guest@127.0.0.1:5672/";
 
@@ -26,22 +27,7 @@ fn harness() -> Harness {
     })
     .with_teardown(move || {
         let drivers: Vec<Arc<RabbitDriver>> = drivers.lock().expect("lock").drain(..).collect();
-        async move {
-            let (mut queues, mut exchanges) = (Vec::new(), Vec::new());
-            for d in &drivers {
-                d.cleanup().await;
-                queues.extend(d.declared_queues());
-                exchanges.extend(
-                    d.declared_exchanges()
-                        .into_iter()
-                        .filter(|x| x != "openstack"),
-                );
-            }
-            let url = TransportUrl::parse(URL).expect("url");
-            admin::delete(&url, &Config::defaults(), &queues, &exchanges)
-                .await
-                .expect("delete what the case declared");
-        }
+        async move { support::delete_declared(URL, &drivers, &[]).await }
     })
 }
 

@@ -25,9 +25,8 @@ mod support;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use oslo_messaging_core::conformance::Harness;
-use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::{config::Config, Transport, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use oslo_messaging_driver_rabbit::RabbitDriver;
 use support::rabbitmq4::Rabbitmq4Node;
 
 /// The preset, as a transport URL query.
@@ -60,22 +59,7 @@ fn harness(base: String) -> Harness {
     .with_teardown(move || {
         let drivers: Vec<Arc<RabbitDriver>> = drivers.lock().expect("lock").drain(..).collect();
         let (url, control_exchange) = (url.clone(), control_exchange.clone());
-        async move {
-            let (mut queues, mut exchanges) = (Vec::new(), vec![control_exchange]);
-            for d in &drivers {
-                d.cleanup().await;
-                queues.extend(d.declared_queues());
-                exchanges.extend(d.declared_exchanges());
-            }
-            queues.sort();
-            queues.dedup();
-            exchanges.sort();
-            exchanges.dedup();
-            let url = TransportUrl::parse(&url).expect("url");
-            admin::delete(&url, &Config::defaults(), &queues, &exchanges)
-                .await
-                .expect("delete what the case declared");
-        }
+        async move { support::delete_declared(&url, &drivers, &[control_exchange]).await }
     })
 }
 

@@ -15,7 +15,7 @@ use oslo_messaging_driver_rabbit::RabbitDriver;
 
 mod support;
 
-use support::{delete_on_main, raw_connection, within, MAIN_URL as URL};
+use support::{raw_connection, within, MAIN_URL as URL};
 
 fn unique(what: &str) -> String {
     support::unique("decl", what)
@@ -63,17 +63,7 @@ async fn next_method(
 
 /// Closes `drivers`, then deletes what they declared and `exchanges`.
 async fn clean_up(drivers: &[&Arc<RabbitDriver>], exchanges: &[String]) {
-    let (mut queues, mut exchanges) = (Vec::new(), exchanges.to_vec());
-    for d in drivers {
-        d.cleanup().await;
-        queues.extend(d.declared_queues());
-        exchanges.extend(d.declared_exchanges());
-    }
-    queues.sort();
-    queues.dedup();
-    exchanges.sort();
-    exchanges.dedup();
-    delete_on_main(&queues, &exchanges).await;
+    support::delete_declared(URL, drivers.iter().copied(), exchanges).await;
 }
 
 /// Whether `queue` exists and is durable: a passive declare finds it,

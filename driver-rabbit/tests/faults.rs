@@ -16,7 +16,7 @@ use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::health::ConnectionState;
 use oslo_messaging_core::rpc::{RpcClient, RpcServer};
 use oslo_messaging_core::{MessagingError, Target, Transport, TransportUrl};
-use oslo_messaging_driver_rabbit::{admin, RabbitDriver};
+use oslo_messaging_driver_rabbit::RabbitDriver;
 use serde_json::{json, Value};
 use support::proxy::Proxy;
 
@@ -61,22 +61,7 @@ impl Side {
     /// Closes the connections and deletes every queue and non-shared
     /// exchange the driver declared, on the broker of `admin_url`.
     async fn clean_up(&self, admin_url: &str) {
-        self.driver.cleanup().await;
-        let queues = self.driver.declared_queues();
-        let exchanges: Vec<String> = self
-            .driver
-            .declared_exchanges()
-            .into_iter()
-            .filter(|x| x != "openstack")
-            .collect();
-        admin::delete(
-            &TransportUrl::parse(admin_url).expect("url"),
-            &Config::defaults(),
-            &queues,
-            &exchanges,
-        )
-        .await
-        .expect("delete what the test declared");
+        support::delete_declared(admin_url, [&self.driver], &[]).await;
     }
 }
 
@@ -146,19 +131,15 @@ async fn silent_network_is_detected_and_survived() {
     println!("silent peer detected after {detected_after:?} (threshold 2 s, probe every 0.67 s)");
     // The server's probe declares its side dead on its own clock, up to a
     // probe interval later: wait for that before the network comes back.
-    within("the server's side declared dead", async {
-        let mut ticks = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            ticks.tick().await;
-            let h = server_side.transport.health();
-            if h.connections
+    support::until_health(
+        "the server's side declared dead",
+        &server_side.transport,
+        |h| {
+            h.connections
                 .iter()
                 .all(|c| c.state != ConnectionState::Connected)
-            {
-                return;
-            }
-        }
-    })
+        },
+    )
     .await;
 
     proxy.resume();

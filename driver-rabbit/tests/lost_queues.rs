@@ -14,11 +14,9 @@ use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::conformance::ProbeHandles;
-use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::health::ConsumerState;
 use oslo_messaging_core::{
-    NotificationEndpoint, NotificationListener, NotificationResult, Notifier, Priority, RpcClient,
-    RpcServer, Target, Transport, TransportUrl,
+    Notifier, Priority, RpcClient, RpcServer, Target, Transport, TransportUrl,
 };
 use oslo_messaging_driver_rabbit::RabbitDriver;
 use serde_json::json;
@@ -58,10 +56,7 @@ impl Side {
     }
 
     async fn clean_up(&self, exchange: &str) {
-        self.driver.cleanup().await;
-        let mut exchanges = self.driver.declared_exchanges();
-        exchanges.push(exchange.to_owned());
-        delete(&self.driver.declared_queues(), &exchanges).await;
+        support::delete_declared(MAIN, [&self.driver], &[exchange.to_owned()]).await;
     }
 }
 
@@ -175,20 +170,7 @@ async fn deleted_notification_queues_are_declared_again() {
     let mut listeners = Vec::new();
     let mut seen = Vec::new();
     for p in [None, Some(pool.as_str())] {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let endpoint = NotificationEndpoint::builder(tx)
-            .on_priorities(Priority::ALL, |tx, n| async move {
-                let _ = tx.send(n.event_type);
-                Ok(NotificationResult::Handled)
-            })
-            .build();
-        let mut b = NotificationListener::builder(&side.transport, vec![Target::topic(&topic)])
-            .endpoint(endpoint);
-        if let Some(p) = p {
-            b = b.pool(p);
-        }
-        let l = b.build().expect("listener");
-        within("listener start", l.start()).await.expect("starts");
+        let (l, rx) = support::event_type_listener(&side.transport, &topic, p).await;
         listeners.push(l);
         seen.push(rx);
     }

@@ -12,11 +12,9 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::conformance::ProbeHandles;
-use oslo_messaging_core::driver::Driver;
 use oslo_messaging_core::health::ConnectionState;
 use oslo_messaging_core::rpc::{RpcClient, RpcServer};
 use oslo_messaging_core::{Target, Transport, TransportUrl};
@@ -52,16 +50,8 @@ impl Side {
 
 /// Closes every side, then deletes what they declared and `exchange`.
 async fn clean_up(sides: &[&Side], exchange: &str) {
-    let mut queues = Vec::new();
-    let mut exchanges = vec![exchange.to_owned()];
-    for s in sides {
-        s.driver.cleanup().await;
-        queues.extend(s.driver.declared_queues());
-        exchanges.extend(s.driver.declared_exchanges());
-    }
-    exchanges.sort();
-    exchanges.dedup();
-    delete_on_main(&queues, &exchanges).await;
+    let drivers = sides.iter().map(|s| &s.driver);
+    support::delete_declared(support::MAIN_URL, drivers, &[exchange.to_owned()]).await;
 }
 
 async fn serve(
@@ -179,18 +169,11 @@ async fn a_server_resumes_its_stream_after_the_last_offset_it_saw() {
         assert_eq!(next_record(&mut probe).await, json!(1));
 
         proxy.pause();
-        within("the server's connection declared dead", async {
-            let mut ticks = tokio::time::interval(Duration::from_millis(20));
-            loop {
-                ticks.tick().await;
-                let h = server_side.transport.health();
-                if h.connections
-                    .iter()
-                    .any(|c| c.purpose == "consume" && c.state != ConnectionState::Connected)
-                {
-                    return;
-                }
-            }
+        let dead = "the server's connection declared dead";
+        support::until_health(dead, &server_side.transport, |h| {
+            h.connections
+                .iter()
+                .any(|c| c.purpose == "consume" && c.state != ConnectionState::Connected)
         })
         .await;
         record(&client, 2).await;

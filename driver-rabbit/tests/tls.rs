@@ -14,11 +14,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oslo_messaging_core::conformance::test_endpoint;
-use oslo_messaging_core::{
-    MessagingError, NotificationEndpoint, NotificationListener, NotificationResult, Notifier,
-    Priority, RpcClient, RpcServer, Target, Transport,
-};
+use oslo_messaging_core::{MessagingError, Notifier, Priority, RpcClient, Target, Transport};
 use oslo_messaging_driver_rabbit as _;
 use serde_json::json;
 use support::node::{free_port, Extras, TestNode};
@@ -122,14 +118,7 @@ async fn tls_end_to_end() {
     let verified = url("guest:guest@", "localhost", port, std::slice::from_ref(&ca));
     let server_t = Transport::from_url(&verified).expect("transport");
     let client_t = Transport::from_url(&verified).expect("transport");
-    let (endpoint, mut probe) = test_endpoint("s1", None, "1.0");
-    let server = RpcServer::builder(&server_t, Target::server("tls", "s1"))
-        .endpoint(endpoint)
-        .build()
-        .expect("server");
-    within("server start over TLS", server.start())
-        .await
-        .expect("the server starts over TLS");
+    let (server, mut probe) = support::serve(&server_t, Target::server("tls", "s1")).await;
     let client = RpcClient::new(&client_t, Target::topic("tls"));
     let sum = within(
         "a call over TLS",
@@ -151,22 +140,8 @@ async fn tls_end_to_end() {
             .1,
         json!("c")
     );
-    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    let listener =
-        NotificationListener::builder(&server_t, vec![Target::topic("tls_notifications")])
-            .endpoint(
-                NotificationEndpoint::builder(tx)
-                    .on_priorities(Priority::ALL, |tx, n| async move {
-                        let _ = tx.send(n.event_type);
-                        Ok(NotificationResult::Handled)
-                    })
-                    .build(),
-            )
-            .build()
-            .expect("listener");
-    within("listener start", listener.start())
-        .await
-        .expect("starts");
+    let (listener, mut seen) =
+        support::event_type_listener(&server_t, "tls_notifications", None).await;
     let notifier = Notifier::builder(&client_t)
         .publisher_id("tls.test")
         .driver("messagingv2")

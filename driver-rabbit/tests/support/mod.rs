@@ -37,6 +37,26 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
 }
 
+/// Waits until `transport`'s health satisfies `holds`, looking every 20 ms
+/// (the driver's state changes have no other event to wait on), failing
+/// the test with `what` after [`PATIENCE`].
+pub async fn until_health(
+    what: &str,
+    transport: &Transport,
+    holds: impl Fn(&oslo_messaging_core::health::Health) -> bool,
+) {
+    within(what, async {
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            ticks.tick().await;
+            if holds(&transport.health()) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
 /// `<prefix><pid>_<what>_<n>`: a name no other test, in this run or a
 /// concurrent one, uses.
 pub fn unique(prefix: &str, what: &str) -> String {
@@ -64,6 +84,38 @@ pub async fn serve(t: &Transport, target: Target) -> (RpcServer, ProbeHandles) {
     (server, probe)
 }
 
+/// A started listener on `topic` (in `pool`, if any), every priority,
+/// handing over the event type of each notification.
+pub async fn event_type_listener(
+    t: &Transport,
+    topic: &str,
+    pool: Option<&str>,
+) -> (
+    oslo_messaging_core::NotificationListener,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use oslo_messaging_core::{
+        NotificationEndpoint, NotificationListener, NotificationResult, Priority,
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let endpoint = NotificationEndpoint::builder(tx)
+        .on_priorities(Priority::ALL, |tx, n| async move {
+            let _ = tx.send(n.event_type);
+            Ok(NotificationResult::Handled)
+        })
+        .build();
+    let mut builder =
+        NotificationListener::builder(t, vec![Target::topic(topic)]).endpoint(endpoint);
+    if let Some(pool) = pool {
+        builder = builder.pool(pool);
+    }
+    let listener = builder.build().expect("listener");
+    within("listener start", listener.start())
+        .await
+        .expect("the listener starts");
+    (listener, rx)
+}
+
 /// Stops `server` and waits for what it was handling.
 pub async fn stop(server: &RpcServer) {
     within("server stop", server.stop()).await.expect("stop");
@@ -76,6 +128,35 @@ pub async fn delete_on_main(queues: &[String], exchanges: &[String]) {
     oslo_messaging_driver_rabbit::admin::delete(&url, &Config::defaults(), queues, exchanges)
         .await
         .expect("delete on the main broker");
+}
+
+/// Closes `drivers`, then deletes on the broker at `url` every queue and
+/// exchange they declared (but `openstack`, the main broker's shared
+/// control exchange), and `exchanges`.
+pub async fn delete_declared<'a>(
+    url: &str,
+    drivers: impl IntoIterator<Item = &'a Arc<RabbitDriver>>,
+    exchanges: &[String],
+) {
+    use oslo_messaging_core::driver::Driver;
+    let (mut queues, mut exchanges) = (Vec::new(), exchanges.to_vec());
+    for d in drivers {
+        d.cleanup().await;
+        queues.extend(d.declared_queues());
+        exchanges.extend(
+            d.declared_exchanges()
+                .into_iter()
+                .filter(|x| x != "openstack"),
+        );
+    }
+    for names in [&mut queues, &mut exchanges] {
+        names.sort();
+        names.dedup();
+    }
+    let url = TransportUrl::parse(url).expect("url");
+    oslo_messaging_driver_rabbit::admin::delete(&url, &Config::defaults(), &queues, &exchanges)
+        .await
+        .expect("delete what the test declared");
 }
 
 /// A raw lapin connection to the main broker.
