@@ -37,14 +37,16 @@ if [[ ! -f "$sim" ]]; then
     tar -xzf "$work"/oslo_messaging-18.3.1.tar.gz -C "$work"
 fi
 
-# Queue-manager reply queues (`reply_<host>:oslo-messaging:<N>`) outlive
-# their process by design: those this run makes are deleted with the rest.
-qm_queues() { rabbitmqctl list_queues -q name 2>/dev/null | grep "^reply_.*:oslo-messaging:" || true; }
-qm_before="$(qm_queues)"
+# Reply queues outlive their process when it is killed (the Python
+# simulator is) or by design (queue-manager names,
+# `reply_<host>:oslo-messaging:<N>`): those this run makes are deleted with
+# the rest.
+reply_queues() { rabbitmqctl list_queues -q name 2>/dev/null | grep "^reply_" || true; }
+replies_before="$(reply_queues)"
 cleanup() {
     local q
     for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep "^$PREFIX" || true) \
-             $(comm -13 <(sort <<<"$qm_before") <(qm_queues | sort)); do
+             $(comm -13 <(sort <<<"$replies_before") <(reply_queues | sort)); do
         rabbitmqctl delete_queue -q "$q" >/dev/null 2>&1 || true
     done
     # The preset's control exchange is durable.
