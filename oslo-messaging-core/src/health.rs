@@ -3,10 +3,10 @@
 //! listeners consume. Drivers without connections report none, which
 //! counts as healthy.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The state of one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Not opened yet (connections open on first use).
@@ -24,8 +24,22 @@ pub enum ConnectionState {
     Closed,
 }
 
+impl ConnectionState {
+    /// The state as it is written in JSON, e.g. `reconnecting`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Idle => "idle",
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Failed => "failed",
+            ConnectionState::Closed => "closed",
+        }
+    }
+}
+
 /// The health of one of a driver's connections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionHealth {
     /// What the connection is for, e.g. `publish` or `consume`.
     pub purpose: String,
@@ -42,7 +56,7 @@ pub struct ConnectionHealth {
 }
 
 /// The state of one consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsumerState {
     /// Consuming: deliveries arrive.
@@ -58,8 +72,19 @@ pub enum ConsumerState {
     Failed,
 }
 
+impl ConsumerState {
+    /// The state as it is written in JSON, e.g. `recovering`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerState::Consuming => "consuming",
+            ConsumerState::Recovering => "recovering",
+            ConsumerState::Failed => "failed",
+        }
+    }
+}
+
 /// The health of one queue a server or listener consumes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerHealth {
     /// The queue's name.
     pub queue: String,
@@ -80,7 +105,7 @@ pub struct ConsumerHealth {
 /// "h:5672", "reconnects": 0, "last_error": null, "blocked": false}, ...],
 /// "consumers": [{"queue": "compute.host1", "state": "consuming",
 /// "last_error": null, "deliveries": 12, "recoveries": 0}, ...]}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// One entry per connection of the driver.
     pub connections: Vec<ConnectionHealth>,
@@ -94,13 +119,40 @@ impl Health {
     /// and every consumer is consuming: `false` is what a liveness probe
     /// should act on.
     pub fn is_healthy(&self) -> bool {
-        self.connections
+        self.problems().is_empty()
+    }
+
+    /// What makes the transport unhealthy, one line each, e.g.
+    /// `consumer compute.host1 is failed: <last error>` or `connection
+    /// consume is reconnecting: <last error>`; empty when
+    /// [`is_healthy`](Self::is_healthy). The one place the rule lives.
+    pub fn problems(&self) -> Vec<String> {
+        let why = |e: &Option<String>| e.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        let connections = self
+            .connections
             .iter()
-            .all(|c| matches!(c.state, ConnectionState::Idle | ConnectionState::Connected))
-            && self
-                .consumers
-                .iter()
-                .all(|c| c.state == ConsumerState::Consuming)
+            .filter(|c| !matches!(c.state, ConnectionState::Idle | ConnectionState::Connected))
+            .map(|c| {
+                format!(
+                    "connection {} is {}{}",
+                    c.purpose,
+                    c.state.as_str(),
+                    why(&c.last_error)
+                )
+            });
+        let consumers = self
+            .consumers
+            .iter()
+            .filter(|c| c.state != ConsumerState::Consuming)
+            .map(|c| {
+                format!(
+                    "consumer {} is {}{}",
+                    c.queue,
+                    c.state.as_str(),
+                    why(&c.last_error)
+                )
+            });
+        connections.chain(consumers).collect()
     }
 
     /// Every connection is open.
@@ -138,5 +190,70 @@ mod tests {
         }
         let json = serde_json::to_value(&h).expect("JSON");
         assert_eq!(json["consumers"][0]["state"], "consuming", "{json}");
+    }
+
+    #[test]
+    fn problems_name_each_connection_and_consumer_that_is_not_well() {
+        let mut h = Health::default();
+        h.consumers.push(consumer(ConsumerState::Consuming));
+        let mut failed = consumer(ConsumerState::Failed);
+        failed.queue = "compute.host2".into();
+        failed.last_error = Some("inequivalent arg 'type'".into());
+        h.consumers.push(failed);
+        for state in [ConnectionState::Idle, ConnectionState::Reconnecting] {
+            h.connections.push(ConnectionHealth {
+                purpose: "consume".into(),
+                state,
+                host: None,
+                reconnects: 0,
+                last_error: None,
+                blocked: false,
+            });
+        }
+        assert_eq!(
+            h.problems(),
+            [
+                "connection consume is reconnecting",
+                "consumer compute.host2 is failed: inequivalent arg 'type'"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_json_written_reads_back_and_state_names_match_it() {
+        let mut h = Health::default();
+        for state in [
+            ConsumerState::Consuming,
+            ConsumerState::Recovering,
+            ConsumerState::Failed,
+        ] {
+            h.consumers.push(consumer(state));
+        }
+        for state in [
+            ConnectionState::Idle,
+            ConnectionState::Connecting,
+            ConnectionState::Connected,
+            ConnectionState::Reconnecting,
+            ConnectionState::Failed,
+            ConnectionState::Closed,
+        ] {
+            h.connections.push(ConnectionHealth {
+                purpose: "publish".into(),
+                state,
+                host: Some("h:5672".into()),
+                reconnects: 1,
+                last_error: None,
+                blocked: true,
+            });
+        }
+        let json = serde_json::to_value(&h).expect("JSON");
+        for (i, c) in h.consumers.iter().enumerate() {
+            assert_eq!(json["consumers"][i]["state"], c.state.as_str());
+        }
+        for (i, c) in h.connections.iter().enumerate() {
+            assert_eq!(json["connections"][i]["state"], c.state.as_str());
+        }
+        let back: Health = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, h);
     }
 }
