@@ -214,6 +214,9 @@ pub enum Command {
         /// Priorities to receive, repeatable or comma-separated [default: all]
         #[arg(long, value_parser = parse_priority, value_delimiter = ',')]
         priority: Vec<Priority>,
+        /// Where to write its health for a liveness probe
+        #[command(flatten)]
+        health: HealthFileArgs,
     },
     /// Run a demo RPC server (echo, add, fail, sleep, block; ping enabled) until SIGINT/SIGTERM
     #[command(after_help = "Methods: echo(value) -> value; add(a, b) -> a + b; \
@@ -226,24 +229,64 @@ Exit status: 0 after a clean stop; 3 on a runtime failure; 64 on bad input.")]
         /// The tokio runtime the whole command runs on
         #[arg(long, value_enum, value_name = "FLAVOR", default_value_t = RuntimeFlavor::MultiThread)]
         runtime: RuntimeFlavor,
+        /// Where to write its health for a liveness probe
+        #[command(flatten)]
+        health: HealthFileArgs,
     },
-    /// Connect now and print the connections' health as one JSON line; exit 0 when all are connected and none is blocked
+    /// Connect now and print the connections' health as one JSON line; exit 0 when all are connected and none is blocked. With --file, check what a running serve or listen wrote instead
     #[command(
         after_help = "Prints {\"connections\": [{\"purpose\", \"state\", \"host\", \
-\"reconnects\", \"last_error\", \"blocked\"}, ...]} on stdout, also when not connected. \
-Drivers without connections (fake://) list none, which counts as connected. Over RabbitMQ \
-it publishes one probe message (to no queue) so that a broker refusing publishers (a memory \
-or disk alarm) shows as \"blocked\": true.\n\n\
-Exit status:\n  0   every connection is connected and none is blocked\n  \
-3   not connected, or the broker blocks publishing (the reason goes to stderr as one line)\n  \
+\"reconnects\", \"last_error\", \"blocked\"}, ...], \"consumers\": []} on stdout, also when \
+not connected. Drivers without connections (fake://) list none, which counts as connected. Over \
+RabbitMQ it publishes one probe message (to no queue) so that a broker refusing publishers (a \
+memory or disk alarm) shows as \"blocked\": true.\n\n\
+With --file PATH (a liveness probe for `serve --health-file PATH` or `listen --health-file \
+PATH`), it connects to nothing: it prints the file, {\"written_at\", \"pid\", \"healthy\", \
+\"problems\", \"connections\", \"consumers\": [{\"queue\", \"state\", \"last_error\", \
+\"deliveries\", \"recoveries\"}, ...]}, and fails when the file is missing, older than \
+--max-age, or shows a connection lost or a queue not consumed (its consumer recovering or \
+failed).\n\n\
+Exit status:\n  0   every connection is connected and none is blocked (with --file: the \
+writer is healthy)\n  \
+3   not connected, or the broker blocks publishing (with --file: the file is missing, stale \
+or unhealthy); the reason goes to stderr as one line\n  \
 64  bad input (EX_USAGE): arguments, transport URL, scheme, options, config file\n  \
 130, 143  stopped by SIGINT, SIGTERM"
     )]
-    Health,
+    Health {
+        /// Check the health file a running `serve` or `listen` writes (its --health-file) instead of connecting
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// With --file: the oldest the file may be, in seconds, before the writer counts as gone or stuck
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "30", requires = "file")]
+        max_age: Duration,
+    },
     /// Benchmarks, compatible with oslo.messaging's tools/simulator.py
     /// (topic profiler_topic, server profiler_server, method info(message))
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Bench(BenchCommand),
+}
+
+/// Where `serve` and `listen` write their health for a liveness probe
+/// (see [`crate::health_file`]).
+#[derive(Debug, Clone, Args)]
+pub struct HealthFileArgs {
+    /// Write the transport's health (connections, and each queue consumed) to PATH as JSON every --health-interval seconds, and remove it on stop; `oslo-messaging health --file PATH` is the liveness probe
+    #[arg(long, value_name = "PATH")]
+    pub health_file: Option<PathBuf>,
+    /// Seconds between writes of --health-file
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "5", requires = "health_file")]
+    pub health_interval: Duration,
+}
+
+impl Default for HealthFileArgs {
+    /// No health file; every 5 seconds when one is given.
+    fn default() -> Self {
+        HealthFileArgs {
+            health_file: None,
+            health_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 /// `oslo-messaging bench ...`: servers and clients that measure, speaking
@@ -401,7 +444,7 @@ impl Cli {
     /// The runtime this command asks for: `serve --runtime`, else multi-thread.
     pub fn runtime_flavor(&self) -> RuntimeFlavor {
         match self.command {
-            Command::Serve { runtime } => runtime,
+            Command::Serve { runtime, .. } => runtime,
             _ => RuntimeFlavor::MultiThread,
         }
     }

@@ -11,6 +11,8 @@
 //! oslo-messaging serve --topic demo --server s1                # echo, add, fail, sleep, block; ping on
 //! oslo-messaging serve --topic demo --server s1 --runtime current-thread
 //! oslo-messaging health                                        # connect, print the health as JSON
+//! oslo-messaging serve --topic demo --server s1 --health-file /run/s1.json
+//! oslo-messaging health --file /run/s1.json                    # a liveness probe of that server
 //! ```
 //!
 //! The transport URL is `--url`, else `--config-file`'s `[DEFAULT]
@@ -75,6 +77,7 @@ pub mod args;
 pub mod commands;
 pub mod demo;
 pub mod exit;
+pub mod health_file;
 pub mod signal;
 
 use std::ffi::OsString;
@@ -172,18 +175,24 @@ pub async fn execute(
             pool,
             count,
             priority,
+            health,
         } => {
             let args = commands::listen::ListenArgs {
                 pool,
                 count,
                 priorities: priority,
+                health,
             };
             commands::listen::run(global, args, out, err, clean_stop(shutdown)).await
         }
-        Command::Serve { runtime: _ } => {
-            commands::serve::run(global, err, clean_stop(shutdown)).await
+        Command::Serve { runtime: _, health } => {
+            commands::serve::run(global, &health, err, clean_stop(shutdown)).await
         }
-        Command::Health => commands::health::run(global, out, shutdown).await,
+        Command::Health { file: None, .. } => commands::health::run(global, out, shutdown).await,
+        Command::Health {
+            file: Some(path),
+            max_age,
+        } => commands::health::check_file(&path, max_age, out),
         Command::Bench(command) => commands::bench::run(global, command, out, err, shutdown).await,
     };
     match result {
@@ -231,7 +240,7 @@ pub fn build_runtime(cli: &Cli) -> std::io::Result<tokio::runtime::Runtime> {
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Command::Serve { .. } => "info",
-        Command::Health => "off",
+        Command::Health { .. } => "off",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

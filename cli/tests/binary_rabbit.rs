@@ -390,3 +390,154 @@ fn the_server_logs_a_cast_to_a_missing_method() {
     }
     assert_eq!(served.terminate().code(), Some(0));
 }
+
+/// Runs `work` with a raw lapin channel on the main broker, on a runtime
+/// of its own.
+fn with_raw_channel(work: impl AsyncFnOnce(&lapin::Channel)) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let connection = lapin::Connection::connect(
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .expect("a raw connection to the main broker");
+        let channel = connection.create_channel().await.expect("a channel");
+        work(&channel).await;
+        let _ = connection.close(200, "bye".into()).await;
+    });
+}
+
+/// Runs `health --file path` until `wanted` accepts its outcome; returns it.
+fn probe_until(path: &str, wanted: impl Fn(&std::process::Output) -> bool) -> std::process::Output {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let probe = cli(&["health", "--file", path]);
+        if wanted(&probe) {
+            return probe;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe never showed what was awaited; last: {probe:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 14's report: a server whose queue was deleted looked healthy. With
+/// `--health-file`, `health --file` (the liveness probe) passes while every
+/// queue is consumed, fails naming the queue while its consumer cannot come
+/// back (the control exchange was replaced by one of another type, so
+/// declaring it again is refused), passes once it is back, and fails once
+/// the server stopped (the file is removed).
+#[test]
+fn health_file_fails_the_probe_while_a_server_queue_is_not_consumed() {
+    let (topic, exchange) = (unique("probe-topic"), unique("probe-x"));
+    let server_queue = format!("{topic}.s1");
+    let _cleanup = DeleteQueues(vec![topic.clone(), server_queue.clone()]);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("s1.json");
+    let path = path.to_str().expect("a UTF-8 path");
+    let mut served = Running::start(
+        &[
+            "--exchange",
+            &exchange,
+            "serve",
+            "--topic",
+            &topic,
+            "--server",
+            "s1",
+            "--health-file",
+            path,
+            "--health-interval",
+            "0.1",
+        ],
+        "serving ",
+    );
+
+    let healthy = probe_until(path, |p| p.status.code() == Some(0));
+    let file: serde_json::Value = serde_json::from_slice(&healthy.stdout).expect("a JSON line");
+    assert_eq!(file["healthy"], true, "{file}");
+    assert_eq!(file["pid"], served.pid, "{file}");
+    let consumed: Vec<&str> = file["consumers"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["queue"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(
+        consumed.contains(&topic.as_str()) && consumed.contains(&server_queue.as_str()),
+        "{file}"
+    );
+
+    with_raw_channel(async |channel| {
+        let deleted = |name: &str| {
+            channel.exchange_delete(
+                name.into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+        };
+        deleted(&exchange).await.expect("the exchange deleted");
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                lapin::ExchangeKind::Fanout,
+                lapin::options::ExchangeDeclareOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("a fanout exchange of the same name");
+        channel
+            .queue_delete(server_queue.as_str().into(), Default::default())
+            .await
+            .expect("the server queue deleted");
+    });
+    let failing = probe_until(path, |p| {
+        text(&p.stderr).contains(&format!("consumer {server_queue} is failed"))
+    });
+    assert_eq!(failing.status.code(), Some(3), "{failing:?}");
+    let stderr = text(&failing.stderr);
+    assert!(
+        stderr.starts_with("oslo-messaging: error: unhealthy: ")
+            && stderr.contains("inequivalent arg 'type'"),
+        "{stderr}"
+    );
+    let file: serde_json::Value = serde_json::from_slice(&failing.stdout).expect("a JSON line");
+    assert_eq!(file["healthy"], false, "{file}");
+
+    with_raw_channel(async |channel| {
+        channel
+            .exchange_delete(exchange.as_str().into(), Default::default())
+            .await
+            .expect("the impostor deleted");
+    });
+    probe_until(path, |p| p.status.code() == Some(0));
+    let answered = cli(&[
+        "--topic",
+        &topic,
+        "--server",
+        "s1",
+        "--exchange",
+        &exchange,
+        "call",
+        "add",
+        r#"{"a": 1, "b": 2}"#,
+    ]);
+    assert_eq!(text(&answered.stdout).trim(), "3", "{answered:?}");
+
+    assert_eq!(served.terminate().code(), Some(0));
+    let gone = cli(&["health", "--file", path]);
+    assert_eq!(gone.status.code(), Some(3), "{gone:?}");
+    assert!(
+        text(&gone.stderr).contains(&format!("no health file at {path}")),
+        "{gone:?}"
+    );
+    with_raw_channel(async |channel| {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), Default::default())
+            .await;
+    });
+}

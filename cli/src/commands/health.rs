@@ -1,13 +1,17 @@
-//! `health`: connect now and print the transport's health snapshot.
+//! `health`: connect now and print the transport's health snapshot; or,
+//! with `--file`, check what a running `serve` or `listen` wrote.
 
 use std::future::Future;
 use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
 
 use oslo_messaging_core::health::ConnectionState;
 
 use super::{load_config, transport, until_signal, write_json_line, Traffic};
 use crate::args::GlobalArgs;
 use crate::exit::CliError;
+use crate::health_file;
 use crate::signal::Signal;
 
 /// Opens the transport's connections (`Transport::connect`, with
@@ -65,4 +69,44 @@ pub async fn run(
         )));
     }
     Ok(())
+}
+
+/// `health --file PATH`: checks the health file a running `serve` or
+/// `listen` writes (see [`crate::health_file`]) without connecting to
+/// anything, and prints it as one JSON line when it can be read.
+///
+/// # Errors
+/// A `CliError::Unexpected` (exit status 3) saying why the probe fails:
+/// no file at `path` (the writer is not running, or without
+/// `--health-file`), not a health file, older than `max_age`, or a
+/// connection or consumer that is not well.
+pub fn check_file(
+    path: &Path,
+    max_age: Duration,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Unexpected(if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "no health file at {}: the server or listener is not running, \
+                 or runs without --health-file",
+                path.display()
+            )
+        } else {
+            format!("cannot read the health file {}: {e}", path.display())
+        })
+    })?;
+    let (file, failure) = match health_file::check(path, &text, health_file::unix_now(), max_age) {
+        Ok(file) => (Some(file), None),
+        Err((why, file)) => (file, Some(why)),
+    };
+    if let Some(file) = file {
+        let json = serde_json::to_value(&file)
+            .map_err(|e| CliError::Unexpected(format!("cannot encode the health file: {e}")))?;
+        write_json_line(out, &json)?;
+    }
+    match failure {
+        None => Ok(()),
+        Some(why) => Err(CliError::Unexpected(why)),
+    }
 }

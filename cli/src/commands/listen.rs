@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{load_config, transport, write_json_line, Traffic};
-use crate::args::{GlobalArgs, DEFAULT_NOTIFICATION_TOPIC};
+use crate::args::{GlobalArgs, HealthFileArgs, DEFAULT_NOTIFICATION_TOPIC};
 use crate::exit::CliError;
+use crate::health_file;
 
 /// How to listen.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,8 @@ pub struct ListenArgs {
     pub count: Option<u64>,
     /// Priorities to receive; empty means all.
     pub priorities: Vec<Priority>,
+    /// Where to write its health for a liveness probe.
+    pub health: HealthFileArgs,
 }
 
 /// Where the endpoint puts what it takes. Past `limit`, notifications are
@@ -61,7 +64,8 @@ pub fn notification_json(n: &Notification) -> Value {
 
 /// Listens on `--topic` (default `notifications`) until `count`
 /// notifications were printed or `shutdown` completes. Writes
-/// `listening topic=...` on `err` once subscribed.
+/// `listening topic=...` on `err` once subscribed, and meanwhile its
+/// health to `--health-file` (see [`crate::health_file`]).
 ///
 /// # Errors
 /// Bad input, connection failures, a closed output.
@@ -112,7 +116,12 @@ pub async fn run(
     )?;
     err.flush()?;
 
-    let outcome = print_until_done(&mut received, args.count, out, shutdown).await;
+    let outcome = health_file::writing_while(
+        &transport,
+        &args.health,
+        print_until_done(&mut received, args.count, out, shutdown),
+    )
+    .await;
     let stopped = async {
         listener.stop().await?;
         listener.wait().await

@@ -6,16 +6,18 @@ use std::io::Write;
 use oslo_messaging_core::{RpcServer, Target};
 
 use super::{load_config, require, transport, Traffic};
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, HealthFileArgs};
 use crate::demo;
 use crate::exit::CliError;
+use crate::health_file;
 
 /// The first words of the line `serve` writes on stderr once it takes requests.
 pub const READY_PREFIX: &str = "serving ";
 
 /// Serves the [demo endpoint](crate::demo::endpoint) on `--topic` as
 /// `--server`, with `rpc_ping_enabled`, until `shutdown` completes; then
-/// stops taking requests and waits for those in flight.
+/// stops taking requests and waits for those in flight. Meanwhile it
+/// writes its health to `--health-file` (see [`crate::health_file`]).
 ///
 /// It runs on the caller's runtime (the binary builds the one `--runtime`
 /// asks for, see [`crate::build_runtime`]); the ready line names it, as
@@ -25,6 +27,7 @@ pub const READY_PREFIX: &str = "serving ";
 /// Bad input, connection failures.
 pub async fn run(
     global: &GlobalArgs,
+    health: &HealthFileArgs,
     err: &mut (dyn Write + Send),
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CliError> {
@@ -47,7 +50,7 @@ pub async fn run(
     err.flush()?;
     tracing::info!(topic, server = server_name, "demo server started");
 
-    shutdown.await;
+    health_file::writing_while(&transport, health, shutdown).await;
     tracing::info!("stopping: no new requests, waiting for those in flight");
     let stopped = async {
         server.stop().await?;
