@@ -49,6 +49,8 @@ struct Consumers {
     /// cancelled: what they received still goes to the listener, then
     /// their streams end.
     draining: bool,
+    /// The last error a consumer failed with.
+    failure: Option<String>,
 }
 
 /// What one consumer yields.
@@ -149,12 +151,14 @@ fn integer(v: &AMQPValue) -> Option<i64> {
 }
 
 /// Why a subscription's consumers ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Ending {
     /// The broker cancelled a consumer; the channel is still open.
     Cancelled,
-    /// The channel or the connection was lost.
-    Lost,
+    /// The channel or the connection was lost, with the error a consumer
+    /// failed with, if one did (e.g. the broker's `PRECONDITION_FAILED -
+    /// delivery acknowledgement on channel 1 timed out`).
+    Lost(Option<String>),
 }
 
 /// Deliveries of a listener's queues, across reconnections.
@@ -227,7 +231,10 @@ impl Subscription {
             };
             match current.streams.next().await {
                 Some(Event::Delivery(d)) => return Some((d, current.channel.clone())),
-                Some(Event::Failed(e)) => tracing::warn!(error = %e, "consumer failed"),
+                Some(Event::Failed(e)) => {
+                    tracing::warn!(error = %e, "consumer failed");
+                    current.failure = Some(e.to_string());
+                }
                 // The others, cancelled after the first one ended.
                 Some(Event::Ended(_)) if current.draining => {}
                 Some(Event::Ended(queue)) => {
@@ -244,15 +251,16 @@ impl Subscription {
                     } else {
                         // Nothing received can be acknowledged any more:
                         // the broker delivers it again.
+                        let failure = current.failure.take();
                         self.current = None;
-                        let _ = self.ended.send(Ending::Lost);
+                        let _ = self.ended.send(Ending::Lost(failure));
                     }
                 }
                 None => {
-                    let draining = current.draining;
+                    let (draining, failure) = (current.draining, current.failure.take());
                     self.current = None;
                     if !draining {
-                        let _ = self.ended.send(Ending::Lost);
+                        let _ = self.ended.send(Ending::Lost(failure));
                     }
                 }
             }
@@ -350,6 +358,7 @@ impl Session {
             channel,
             streams,
             draining: false,
+            failure: None,
         };
         Ok((session, consumers))
     }
@@ -415,11 +424,12 @@ async fn keep_consuming(
                 None => break None,
             },
         };
-        let why = match ending {
-            Ending::Cancelled => "consumer cancelled by the broker",
-            Ending::Lost => "connection or channel lost",
+        let why = match &ending {
+            Ending::Cancelled => "consumer cancelled by the broker".to_owned(),
+            Ending::Lost(None) => "connection or channel lost".to_owned(),
+            Ending::Lost(Some(e)) => format!("connection or channel lost: {e}"),
         };
-        queues.tracked.stopped(why);
+        queues.tracked.stopped(&why);
         tracing::warn!(queues = ?queues.names(), cause = why, "consumers stopped; subscribing again");
         if ending == Ending::Cancelled {
             // The channel's other consumers are still delivering: stop them.

@@ -971,6 +971,106 @@ async fn quorum_leader_loss_is_survived_by_its_consumers() {
     server_side.driver.cleanup().await;
 }
 
+/// Scenario 9: RabbitMQ's consumer timeout. A notification endpoint holds
+/// its notification, unacknowledged, past the node's `consumer_timeout`
+/// (1 s, checked every 100 ms): the broker closes the consuming channel
+/// (`PRECONDITION_FAILED - delivery acknowledgement on channel .. timed
+/// out`). The driver logs it, consumes again on a new channel of the same
+/// connection, the notification is delivered again (notifications are at
+/// least once), later ones arrive, the late acknowledgement of the held
+/// one harms nothing, and health says `consuming`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_timeout_is_survived_by_the_listener() {
+    use oslo_messaging_core::health::ConsumerState;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut log = support::logs::subscribe();
+    let node = tokio::task::spawn_blocking(|| {
+        TestNode::start_with(&support::node::Extras {
+            config: "consumer_timeout = 1000\n".into(),
+            advanced: "[{rabbit, [{channel_tick_interval, 100}]}].\n".into(),
+            ..Default::default()
+        })
+    })
+    .await
+    .expect("node start");
+    let (side, sender) = (Side::new(&node.url()), Side::new(&node.url()));
+    let topic = unique("ctimeout");
+    let (handled_tx, mut handled) = tokio::sync::mpsc::unbounded_channel();
+    let (release, released) = tokio::sync::watch::channel(false);
+    // The first delivery of notification 0 is held until released.
+    let endpoint = NotificationEndpoint::builder((handled_tx, released, AtomicBool::new(false)))
+        .on_priorities(Priority::ALL, |state, n| async move {
+            let (tx, released, held_once) = &*state;
+            let number = n.payload["n"].as_u64().unwrap_or(u64::MAX);
+            let _ = tx.send(number);
+            if number == 0 && !held_once.swap(true, Ordering::SeqCst) {
+                let mut released = released.clone();
+                let _ = released.wait_for(|r| *r).await;
+            }
+            Ok(NotificationResult::Handled)
+        })
+        .build();
+    let listener = NotificationListener::builder(&side.transport, vec![Target::topic(&topic)])
+        .endpoint(endpoint)
+        .build()
+        .expect("listener");
+    within("listener start", listener.start())
+        .await
+        .expect("starts");
+    let notifier = notifier(&sender.transport, &topic);
+    let context = Default::default();
+    let notify = |n: u64| notifier.notify_checked(&context, Priority::Info, "e", json!({"n": n}));
+    within("notify 0", notify(0)).await.expect("confirmed");
+    assert_eq!(within("0, held", handled.recv()).await, Some(0));
+    let t0 = Instant::now();
+    within(
+        "the timeout in the log",
+        support::logs::wait_for(&mut log, &["consumers stopped", &format!("{topic}.info")]),
+    )
+    .await;
+    within(
+        "the resumption in the log",
+        support::logs::wait_for(&mut log, &["consumers resumed", &format!("{topic}.info")]),
+    )
+    .await;
+    println!(
+        "consuming again {:?} after the held notification arrived",
+        t0.elapsed()
+    );
+    assert_eq!(
+        within("0, delivered again", handled.recv()).await,
+        Some(0),
+        "unacknowledged, so delivered again"
+    );
+    release.send(true).expect("released");
+    for n in 1..=3 {
+        within("notify", notify(n)).await.expect("confirmed");
+        assert_eq!(
+            within("the next notification", handled.recv()).await,
+            Some(n)
+        );
+    }
+    let health = side.transport.health();
+    let consumer = &health.consumers[0];
+    assert_eq!(consumer.state, ConsumerState::Consuming, "{health:?}");
+    assert!(consumer.recoveries >= 1, "{health:?}");
+    assert!(
+        consumer
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("PRECONDITION_FAILED") && e.contains("timed out")),
+        "{health:?}"
+    );
+    within("listener stop", listener.stop())
+        .await
+        .expect("stop");
+    within("listener wait", listener.wait())
+        .await
+        .expect("wait");
+    sender.driver.cleanup().await;
+    side.driver.cleanup().await;
+}
+
 /// The node name of `queue`'s leader, as `node` lists it.
 fn leader_of(node: &TestNode, queue: &str) -> String {
     let out = node.ctl(&["list_queues", "--silent", "name", "leader"]);

@@ -44,6 +44,7 @@ fn tls_node(pki: &Pki) -> TestNode {
     TestNode::start_with(&Extras {
         config,
         plugins: vec!["rabbitmq_auth_mechanism_ssl".into()],
+        ..Extras::default()
     })
 }
 

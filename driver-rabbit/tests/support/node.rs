@@ -171,6 +171,9 @@ pub struct Extras {
     pub config: String,
     /// Plugins to enable, e.g. `rabbitmq_auth_mechanism_ssl`.
     pub plugins: Vec<String>,
+    /// `advanced.config` (Erlang terms), for settings `rabbitmq.conf`
+    /// lacks, e.g. `[{rabbit, [{channel_tick_interval, 100}]}].`
+    pub advanced: String,
 }
 
 /// A private RabbitMQ node; see the module docs.
@@ -551,6 +554,9 @@ impl TestNode {
                 extras.config.replace("{tls_port}", &tls_port.to_string())
             ),
         );
+        if !extras.advanced.is_empty() {
+            write("advanced.config", &extras.advanced);
+        }
         // The cookie must be readable by its owner only, or Erlang refuses it.
         let cookie_path = d.join(".erlang.cookie");
         let mut f = fs::File::create(&cookie_path).expect("create .erlang.cookie");
