@@ -70,6 +70,24 @@ async fn serve(t: &Transport, topic: &str) -> (RpcServer, ProbeHandles) {
     support::serve(t, Target::server(topic, "s1")).await
 }
 
+/// Replaces the exchange `name` with a fanout exchange of the same name,
+/// so that declaring the topic exchange again is refused (`inequivalent
+/// arg 'type'`); returns the connection that declared it.
+async fn replace_with_a_fanout_exchange(name: &str) -> lapin::Connection {
+    let raw = raw_connection().await;
+    let ch = raw.create_channel().await.expect("channel");
+    delete(&[], &[name.to_owned()]).await;
+    ch.exchange_declare(
+        name.into(),
+        lapin::ExchangeKind::Fanout,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("a fanout exchange of the same name");
+    raw
+}
+
 /// Deletes `queue` and returns how long it took from the deletion to the
 /// driver's "consumers resumed" for it.
 async fn delete_and_wait_for_recovery(
@@ -214,18 +232,7 @@ async fn health_shows_a_consumer_that_cannot_come_back_until_it_does() {
     let (server, _probe) = serve(&side.transport, &topic).await;
     assert!(side.transport.health().is_healthy());
 
-    // The control exchange comes back as a fanout exchange.
-    let raw = raw_connection().await;
-    let ch = raw.create_channel().await.expect("channel");
-    delete(&[], std::slice::from_ref(&exchange)).await;
-    ch.exchange_declare(
-        exchange.as_str().into(),
-        lapin::ExchangeKind::Fanout,
-        ExchangeDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("a fanout exchange of the same name");
+    let raw = replace_with_a_fanout_exchange(&exchange).await;
 
     let server_queue = format!("{topic}.s1");
     delete(std::slice::from_ref(&server_queue), &[]).await;
@@ -328,4 +335,117 @@ async fn a_deleted_reply_queue_fails_waiting_calls_and_comes_back_for_the_next()
     stop(&server).await;
     client_side.clean_up(&exchange).await;
     server_side.clean_up(&exchange).await;
+}
+
+/// What a server had received when one of its queues was deleted is still
+/// handled, once: the server queue is deleted while the server (inline
+/// executor: one request at a time) is held by a request, with more casts
+/// received on the topic queue's consumer of the same channel; the
+/// server's queues cannot be declared again (the exchange was replaced).
+/// Every cast received is handled while the consumer is `failed` (they
+/// would otherwise wait, unacknowledged, for the channel to close and the
+/// queue to be consumed again), and none is handled twice once the
+/// consumers are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_other_consumers_received_is_handled_once_after_a_cancel() {
+    const CASTS: u64 = 20;
+    let mut log = support::logs::subscribe();
+    let (topic, exchange) = (unique("dtopic"), unique("x"));
+    let side = Side::new(&exchange);
+    let (endpoint, mut probe) = oslo_messaging_core::conformance::test_endpoint("s1", None, "1.0");
+    let server = RpcServer::builder(&side.transport, Target::server(&topic, "s1"))
+        .endpoint(endpoint)
+        .executor("inline")
+        .build()
+        .expect("server");
+    within("server start", server.start())
+        .await
+        .expect("starts");
+    let client = RpcClient::new(&side.transport, Target::topic(&topic));
+    within(
+        "the holding cast",
+        client.cast(&Default::default(), "wait_gate", json!({})),
+    )
+    .await
+    .expect("cast");
+    within("the server held", probe.gate.entered()).await;
+    for i in 0..CASTS {
+        within(
+            "a cast",
+            client.cast(&Default::default(), "record", json!({"value": i})),
+        )
+        .await
+        .expect("cast");
+    }
+    // Every cast is in the server's hands (the broker has none ready).
+    let raw = raw_connection().await;
+    let ch = raw.create_channel().await.expect("channel");
+    within("the casts delivered", async {
+        loop {
+            let q = ch
+                .queue_declare(
+                    topic.as_str().into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("the topic queue");
+            if q.message_count() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+
+    let impostor = replace_with_a_fanout_exchange(&exchange).await;
+    let server_queue = format!("{topic}.s1");
+    delete(std::slice::from_ref(&server_queue), &[]).await;
+    probe.gate.open();
+    let mut handled = Vec::new();
+    for _ in 0..CASTS {
+        let (_, value) = within("a cast received before the cancel", probe.records.recv())
+            .await
+            .expect("open");
+        handled.push(value);
+    }
+    within(
+        "the failed attempt in the log",
+        support::logs::wait_for(&mut log, &["subscribing again failed", &server_queue]),
+    )
+    .await;
+    assert!(
+        side.transport
+            .health()
+            .consumers
+            .iter()
+            .all(|c| c.state == ConsumerState::Failed),
+        "the casts were handled while the queues could not be consumed"
+    );
+    let expected: Vec<_> = (0..CASTS).map(|i| json!(i)).collect();
+    assert_eq!(handled, expected, "each once, in order");
+
+    delete(&[], std::slice::from_ref(&exchange)).await;
+    within(
+        "the resumption in the log",
+        support::logs::wait_for(&mut log, &["consumers resumed", &server_queue]),
+    )
+    .await;
+    within(
+        "a cast after the recovery",
+        client.cast(&Default::default(), "record", json!({"value": "after"})),
+    )
+    .await
+    .expect("cast");
+    let (_, next) = within("the cast after the recovery", probe.records.recv())
+        .await
+        .expect("open");
+    assert_eq!(next, json!("after"), "nothing was handled twice");
+    let _ = raw.close(200, "bye".into()).await;
+    let _ = impostor.close(200, "bye".into()).await;
+    stop(&server).await;
+    side.clean_up(&exchange).await;
 }
