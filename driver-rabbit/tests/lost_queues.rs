@@ -16,7 +16,7 @@ use oslo_messaging_core::config::Config;
 use oslo_messaging_core::conformance::ProbeHandles;
 use oslo_messaging_core::health::ConsumerState;
 use oslo_messaging_core::{
-    Notifier, Priority, RpcClient, RpcServer, Target, Transport, TransportUrl,
+    MessagingError, Notifier, Priority, RpcClient, RpcServer, Target, Transport, TransportUrl,
 };
 use oslo_messaging_driver_rabbit::RabbitDriver;
 use serde_json::json;
@@ -448,4 +448,135 @@ async fn what_the_other_consumers_received_is_handled_once_after_a_cancel() {
     let _ = impostor.close(200, "bye".into()).await;
     stop(&server).await;
     side.clean_up(&exchange).await;
+}
+
+/// Calls go on while the server's queue is deleted three times under
+/// four callers: every call returns its own request's result or fails
+/// with a clear error (`MessageUndeliverable` while the queue is missing,
+/// `at_least_once`; `MessagingTimeout` for a request lost with the queue),
+/// the server handles no request twice, no reply arrives twice, and once
+/// the queue is back every call is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_across_deletions_are_answered_once_or_fail_clearly() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const CALLERS: u64 = 4;
+    let mut log = support::logs::subscribe();
+    let mut everything = support::logs::subscribe();
+    let (topic, exchange) = (unique("ctopic"), unique("x"));
+    let server_side = Side::new(&exchange);
+    let client_side = Side::new(&exchange);
+    let (server, mut probe) = serve(&server_side.transport, &topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::server(&topic, "s1"))
+        .with_timeout(Duration::from_secs(3))
+        .with_at_least_once(true);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (answered_tx, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let (client, stopping, answered) =
+                (client.clone(), stopping.clone(), answered_tx.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut i = 0u64;
+                while !stopping.load(Ordering::SeqCst) {
+                    let value = json!([caller, i]);
+                    let started = Instant::now();
+                    let got = client
+                        .call(&Default::default(), "record", json!({"value": value}))
+                        .await;
+                    if got.is_ok() {
+                        let _ = answered.send(caller);
+                    }
+                    outcomes.push((started, value, got));
+                    i += 1;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    // Every caller gets answers before, between and after the deletions.
+    let answers_from_each = async |answered: &mut tokio::sync::mpsc::UnboundedReceiver<u64>| {
+        let mut seen = HashMap::new();
+        while seen.len() < CALLERS as usize || seen.values().any(|n| *n < 5) {
+            let caller = within("answers to every caller", answered.recv())
+                .await
+                .expect("open");
+            *seen.entry(caller).or_insert(0u32) += 1;
+        }
+    };
+    answers_from_each(&mut answered).await;
+    let server_queue = format!("{topic}.s1");
+    let mut back = Instant::now();
+    for _ in 0..3 {
+        delete_and_wait_for_recovery(&mut log, &server_queue).await;
+        back = Instant::now();
+        // Answers already queued before the recovery do not count.
+        while answered.try_recv().is_ok() {}
+        answers_from_each(&mut answered).await;
+    }
+    stopping.store(true, Ordering::SeqCst);
+    let mut outcomes = Vec::new();
+    for caller in callers {
+        outcomes.extend(within("the callers end", caller).await.expect("task"));
+    }
+    stop(&server).await;
+
+    let mut handled = HashMap::new();
+    while let Ok((_, value)) = probe.records.try_recv() {
+        *handled.entry(value.to_string()).or_insert(0u32) += 1;
+    }
+    let twice: Vec<_> = handled.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    let (mut ok, mut failed) = (0, 0);
+    for (started, value, got) in &outcomes {
+        assert!(
+            got.is_ok() || *started < back,
+            "a call made once the queue was back failed: {got:?}"
+        );
+        match got {
+            Ok(v) => {
+                ok += 1;
+                assert_eq!(v, &json!(null), "record answers null");
+                assert_eq!(
+                    handled.get(&value.to_string()),
+                    Some(&1),
+                    "an answered call was handled once: {value}"
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                assert!(
+                    matches!(
+                        e,
+                        MessagingError::MessageUndeliverable { .. }
+                            | MessagingError::MessagingTimeout { .. }
+                    ),
+                    "a clear error: {e:?}"
+                );
+            }
+        }
+    }
+    println!(
+        "{} calls: {ok} answered, {failed} failed clearly",
+        outcomes.len()
+    );
+    let mut lines = Vec::new();
+    loop {
+        match everything.try_recv() {
+            Ok(line) => lines.push(line),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                panic!("{n} log lines missed")
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("dropping a duplicate reply")),
+        "no reply arrived twice"
+    );
+    client_side.clean_up(&exchange).await;
+    server_side.clean_up(&exchange).await;
 }
