@@ -160,6 +160,60 @@ async fn silent_network_is_detected_and_survived() {
     server_side.clean_up(MAIN).await;
 }
 
+/// Scenario 10: a client cut off for longer than
+/// `rabbit_transient_queues_ttl` (1 s): the broker gives up on its silent
+/// connection and, once nothing consumes it for a second, its reply queue
+/// expires. When the network is back the client reconnects, and its next
+/// call is answered: the reply queue is declared again before the request
+/// goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_queue_that_expired_while_cut_off_is_declared_again() {
+    let proxy = Proxy::start("127.0.0.1:5672".parse().expect("addr"));
+    let client_side = Side::new(&format!(
+        "rabbit://guest:guest@127.0.0.1:{}/?heartbeat_timeout_threshold=2&rabbit_transient_queues_ttl=1",
+        proxy.port()
+    ));
+    let server_side = Side::new(MAIN);
+    let topic = unique("expired");
+    let (server, _probe) = serve(&server_side.transport, &topic).await;
+    let client = RpcClient::new(&client_side.transport, Target::topic(&topic))
+        .with_timeout(Duration::from_secs(45));
+    assert_eq!(add(&client, 1, 2).await.expect("before"), json!(3));
+    let reply_queue = client_side
+        .driver
+        .declared_queues()
+        .into_iter()
+        .find(|q| q.starts_with("reply_"))
+        .expect("the client's reply queue");
+
+    proxy.pause();
+    let cut_at = Instant::now();
+    // Watched with rabbitmqctl: a passive declare would count as a use
+    // and keep the queue from expiring.
+    within("the reply queue to expire", async {
+        while queue_listed(&reply_queue).await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    println!(
+        "the reply queue expired {:?} after the cut",
+        cut_at.elapsed()
+    );
+
+    proxy.resume();
+    assert_eq!(
+        add(&client, 20, 22)
+            .await
+            .expect("answered on a reply queue declared again"),
+        json!(42)
+    );
+    within("server stop", server.stop()).await.expect("stop");
+    within("server wait", server.wait()).await.expect("wait");
+    client_side.clean_up(MAIN).await;
+    server_side.clean_up(MAIN).await;
+}
+
 /// Publishes raw bodies straight to `queue` on the main broker.
 async fn publish_raw(queue: &str, bodies: &[Vec<u8>]) {
     let plain: Vec<(Vec<u8>, Option<&str>)> = bodies.iter().map(|b| (b.clone(), None)).collect();
@@ -226,6 +280,23 @@ fn queue_depth(queue: &str) -> (u64, u64) {
                 .then(|| (f[1].parse().unwrap_or(99), f[2].parse().unwrap_or(99)))
         })
         .unwrap_or_else(|| panic!("queue {queue} not listed: {text}"))
+}
+
+/// Whether the main broker lists `queue` (`rabbitmqctl list_queues`, which
+/// does not count as a use of the queue).
+async fn queue_listed(queue: &str) -> bool {
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("rabbitmqctl")
+            .args(["-q", "list_queues", "name"])
+            .output()
+    })
+    .await
+    .expect("task")
+    .expect("rabbitmqctl");
+    assert!(out.status.success(), "rabbitmqctl: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == queue)
 }
 
 /// Scenario 6: bad messages on a server's queue are logged and dropped
