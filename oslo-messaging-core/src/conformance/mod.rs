@@ -1,6 +1,7 @@
 //! The driver-neutral conformance suite (feature `conformance`).
 //!
-//! Every case is a `pub async fn(&Harness)` in [`rpc`] or [`notify`]; a
+//! Every case is a `pub async fn(&Harness)` in [`rpc`], [`interface`] or
+//! [`notify`]; a
 //! driver crate runs them all with one line in a test file:
 //!
 //! ```ignore
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::transport::Transport;
 
+pub mod interface;
 pub mod notify;
 pub mod rpc;
 mod support;
@@ -131,6 +133,10 @@ macro_rules! conformance_suite {
             rpc::inline_executor_keeps_order,
             rpc::exchange_isolates_targets,
             rpc::at_least_once_reports_unroutable_requests,
+            interface::interface_client_calls_trait_server,
+            interface::interface_binds_keyword_arguments_as_python,
+            interface::interface_methods_ask_for_their_own_version,
+            interface::interface_major_versions_side_by_side,
             notify::notify_every_priority_arrives_with_fields,
             notify::notify_v1_and_v2_formats_arrive,
             notify::notify_payload_keeps_exact_integers_and_key_order,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::{MessagingError, Result};
 use crate::message::Context;
+use crate::rpc::interface::Request;
 
 /// What a service needs to make RPC calls and casts. [`RpcClient`](crate::RpcClient)
 /// implements it; with the `mock` feature, `MockRpcSend` does too.
@@ -23,6 +24,21 @@ pub trait RpcSend: Send + Sync {
     /// # Errors
     /// As [`RpcClient::cast`](crate::RpcClient::cast).
     async fn cast(&self, context: &Context, method: &str, args: Value) -> Result<()>;
+    /// Invoke a typed client's request (its namespace and version, not the
+    /// sender's) and wait for its JSON result.
+    ///
+    /// # Errors
+    /// As [`RpcClient::call`](crate::RpcClient::call); a version above the
+    /// sender's cap is [`MessagingError::RpcVersionCapError`].
+    async fn call_request(&self, context: &Context, request: Request) -> Result<Value>;
+    /// Send a typed client's request without waiting.
+    ///
+    /// # Errors
+    /// As [`RpcClient::cast`](crate::RpcClient::cast).
+    async fn cast_request(&self, context: &Context, request: Request) -> Result<()>;
+    /// Whether `version` may be sent under the sender's version cap
+    /// (oslo.messaging's `can_send_version`).
+    fn can_send_version(&self, version: &str) -> bool;
 }
 
 /// Typed helpers over any [`RpcSend`].

@@ -11,6 +11,7 @@ use crate::driver::{ReplyEvent, Retry, SendMode, SendOptions};
 use crate::error::{MessagingError, Result};
 use crate::message::{Context, RpcMessage};
 use crate::rpc::api::RpcSend;
+use crate::rpc::interface::Request;
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::target::Target;
 use crate::transport::Transport;
@@ -165,8 +166,14 @@ impl RpcClient {
         }
     }
 
-    fn build(&self, context: &Context, method: &str, args: Value) -> Result<(Context, RpcMessage)> {
-        if let Some(v) = self.target.version.as_deref() {
+    fn build(
+        &self,
+        target: &Target,
+        context: &Context,
+        method: &str,
+        args: Value,
+    ) -> Result<(Context, RpcMessage)> {
+        if let Some(v) = target.version.as_deref() {
             self.check_version_cap(v)?;
         }
         let mut args = match args {
@@ -189,8 +196,8 @@ impl RpcClient {
         let message = RpcMessage {
             method: method.to_owned(),
             args,
-            namespace: self.target.namespace.clone(),
-            version: self.target.version.clone(),
+            namespace: target.namespace.clone(),
+            version: target.version.clone(),
         };
         Ok((self.serializer.serialize_context(context.clone()), message))
     }
@@ -202,8 +209,18 @@ impl RpcClient {
     /// [`MessagingError::MessagingTimeout`], [`MessagingError::RpcVersionCapError`],
     /// [`MessagingError::InvalidTarget`], delivery and connection failures.
     pub async fn call(&self, context: &Context, method: &str, args: Value) -> Result<Value> {
-        self.target.check_call()?;
-        let (ctx, message) = self.build(context, method, args)?;
+        self.call_to(&self.target, context, method, args).await
+    }
+
+    async fn call_to(
+        &self,
+        target: &Target,
+        context: &Context,
+        method: &str,
+        args: Value,
+    ) -> Result<Value> {
+        target.check_call()?;
+        let (ctx, message) = self.build(target, context, method, args)?;
         let timeout = self
             .timeout
             .unwrap_or_else(|| Duration::from_secs(self.transport.defaults().rpc_response_timeout));
@@ -217,10 +234,10 @@ impl RpcClient {
             timeout,
             call_monitor_timeout: self.call_monitor_timeout,
         };
-        let send =
-            self.transport
-                .driver()
-                .send(&self.target, &ctx, message, mode, self.send_options());
+        let send = self
+            .transport
+            .driver()
+            .send(target, &ctx, message, mode, self.send_options());
         let pending = tokio::time::timeout_at(deadline, send)
             .await
             .map_err(|_| timed_out())??;
@@ -257,17 +274,21 @@ impl RpcClient {
     /// [`MessagingError::RpcVersionCapError`], [`MessagingError::InvalidTarget`],
     /// delivery and connection failures.
     pub async fn cast(&self, context: &Context, method: &str, args: Value) -> Result<()> {
-        self.target.check_cast()?;
-        let (ctx, message) = self.build(context, method, args)?;
+        self.cast_to(&self.target, context, method, args).await
+    }
+
+    async fn cast_to(
+        &self,
+        target: &Target,
+        context: &Context,
+        method: &str,
+        args: Value,
+    ) -> Result<()> {
+        target.check_cast()?;
+        let (ctx, message) = self.build(target, context, method, args)?;
         self.transport
             .driver()
-            .send(
-                &self.target,
-                &ctx,
-                message,
-                SendMode::Cast,
-                self.send_options(),
-            )
+            .send(target, &ctx, message, SendMode::Cast, self.send_options())
             .await
             .map(drop)
     }
@@ -284,6 +305,17 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+impl RpcClient {
+    /// This client's target with `request`'s namespace and version.
+    fn target_of(&self, request: &Request) -> Target {
+        Target {
+            namespace: request.namespace.map(str::to_owned),
+            version: Some(request.version.to_owned()),
+            ..self.target.clone()
+        }
+    }
+}
+
 #[async_trait]
 impl RpcSend for RpcClient {
     async fn call(&self, context: &Context, method: &str, args: Value) -> Result<Value> {
@@ -291,5 +323,20 @@ impl RpcSend for RpcClient {
     }
     async fn cast(&self, context: &Context, method: &str, args: Value) -> Result<()> {
         RpcClient::cast(self, context, method, args).await
+    }
+    /// Sends with the client's settings (server, fanout, timeout, retry,
+    /// version cap...), but `request`'s namespace and version.
+    async fn call_request(&self, context: &Context, request: Request) -> Result<Value> {
+        let target = self.target_of(&request);
+        self.call_to(&target, context, request.method, request.args)
+            .await
+    }
+    async fn cast_request(&self, context: &Context, request: Request) -> Result<()> {
+        let target = self.target_of(&request);
+        self.cast_to(&target, context, request.method, request.args)
+            .await
+    }
+    fn can_send_version(&self, version: &str) -> bool {
+        RpcClient::can_send_version(self, version)
     }
 }

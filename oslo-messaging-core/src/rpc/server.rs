@@ -138,9 +138,11 @@ impl RpcServer {
 }
 
 impl RpcServerBuilder {
-    /// Add an endpoint (tried in the order added).
-    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
-        self.endpoints.push(endpoint);
+    /// Add an endpoint (tried in the order added): an [`Endpoint`], or
+    /// what [`rpc_interface`](crate::rpc_interface) generates for a trait
+    /// implementation (`CalculatorEndpoint::new(service)`).
+    pub fn endpoint(mut self, endpoint: impl Into<Endpoint>) -> Self {
+        self.endpoints.push(endpoint.into());
         self
     }
 
