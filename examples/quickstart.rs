@@ -1,5 +1,6 @@
-//! Quickstart: start an RPC server, call and cast to it, send a notification
-//! and receive it, over `fake://` or the transport URL given as the first
+//! Quickstart: declare an RPC interface as a trait, serve an implementation,
+//! call and cast to it with the generated client, send a notification and
+//! receive it, over `fake://` or the transport URL given as the first
 //! argument.
 //!
 //! ```text
@@ -10,33 +11,43 @@
 use std::process::ExitCode;
 
 use oslo_messaging_core::notify::Notification;
-use oslo_messaging_core::rpc::{Endpoint, EndpointError, RpcClient, RpcServer};
 use oslo_messaging_core::{
-    Context, NotificationEndpoint, NotificationListener, NotificationResult, Notifier,
-    NotifySendExt, Priority, Result, RpcSendExt, Target, Transport,
+    rpc_interface, Context, EndpointError, NotificationEndpoint, NotificationListener,
+    NotificationResult, Notifier, NotifySendExt, Priority, Result, RpcClient, RpcSendExt,
+    RpcServer, Target, Transport,
 };
 // The drivers are only reached through the URL scheme: keep them linked.
 use oslo_messaging_driver_fake as _;
 use oslo_messaging_driver_rabbit as _;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddArgs {
-    a: i64,
-    b: i64,
+/// The RPC interface, written once: the server below implements it, and
+/// `CalculatorClient` (generated) calls it with typed arguments.
+#[rpc_interface(namespace = "calculator", version = "1.1")]
+trait Calculator {
+    /// `a + b`.
+    async fn add(&self, ctx: &Context, a: i64, b: i64) -> std::result::Result<i64, EndpointError>;
+    /// Logs a line, as the calling user (a cast: no reply).
+    #[rpc(cast, version = "1.1")]
+    async fn log(&self, ctx: &Context, line: String) -> std::result::Result<(), EndpointError>;
 }
 
-#[derive(Deserialize)]
-struct LogArgs {
-    line: String,
-}
-
-/// The endpoint's state: where casts report what they did.
-struct Calculator {
+/// The implementation: where casts report what they did.
+struct Service {
     log: mpsc::UnboundedSender<String>,
+}
+
+impl Calculator for Service {
+    async fn add(&self, _: &Context, a: i64, b: i64) -> std::result::Result<i64, EndpointError> {
+        Ok(a + b)
+    }
+
+    async fn log(&self, ctx: &Context, line: String) -> std::result::Result<(), EndpointError> {
+        let user = ctx.get("user").and_then(|u| u.as_str()).unwrap_or("?");
+        let _ = self.log.send(format!("{user}: {line}"));
+        Ok(())
+    }
 }
 
 #[tokio::main]
@@ -67,46 +78,31 @@ async fn run(url: &str) -> Result<()> {
         transport.driver().name()
     );
 
-    // A server: endpoints are typed Rust functions.
+    // A server: the trait's implementation, served as the `calculator` endpoint.
     let (log_tx, mut log_rx) = mpsc::unbounded_channel();
-    let endpoint = Endpoint::builder(Calculator { log: log_tx })
-        .namespace("calculator")
-        .version("1.1")
-        .method("add", |_, _, a: AddArgs| async move {
-            Ok::<_, EndpointError>(a.a + a.b)
-        })
-        .method("log", |calc, ctx, a: LogArgs| async move {
-            let user = ctx
-                .get("user")
-                .and_then(|u| u.as_str())
-                .unwrap_or("?")
-                .to_owned();
-            let _ = calc.log.send(format!("{user}: {}", a.line));
-            Ok::<_, EndpointError>(())
-        })
-        .build()?;
     let server = RpcServer::builder(&transport, Target::server("quickstart", "demo"))
-        .endpoint(endpoint)
+        .endpoint(CalculatorEndpoint::new(Service { log: log_tx }))
         .build()?;
     server.start().await?;
 
     // A client: call (wait for the result) and cast (fire and forget).
-    let client = RpcClient::new(&transport, Target::topic("quickstart"))
-        .with_namespace("calculator")
-        .with_version("1.1");
+    let rpc = RpcClient::new(&transport, Target::topic("quickstart"));
+    let calculator = CalculatorClient::new(rpc.clone());
     let mut ctx = Context::new();
     ctx.insert("user".into(), json!("alice"));
-    let sum: i64 = client
-        .call_as(&ctx, "add", json!({"a": 2, "b": 40}))
-        .await?;
+    let sum = calculator.add(&ctx, 2, 40).await?;
     println!("call add(2, 40) -> {sum}");
-    client
-        .cast(&ctx, "log", json!({"line": "hello from a cast"}))
-        .await?;
+    calculator.log(&ctx, "hello from a cast".into()).await?;
     if let Some(line) = log_rx.recv().await {
         println!("cast log(...) handled: {line}");
     }
-    match client.call(&ctx, "divide", json!({})).await {
+    // What a Python client (or a typo) would send: keyword arguments by name.
+    let raw = rpc.with_namespace("calculator").with_version("1.1");
+    match raw.call_as::<i64>(&ctx, "add", json!({"a": 2})).await {
+        Err(e) => println!("call add(a=2) -> {e}"),
+        Ok(v) => println!("call add(a=2) -> unexpected {v}"),
+    }
+    match raw.call(&ctx, "divide", json!({})).await {
         Err(e) => println!("call divide -> {e}"),
         Ok(v) => println!("call divide -> unexpected {v}"),
     }
