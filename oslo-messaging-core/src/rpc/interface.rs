@@ -133,7 +133,7 @@ impl Arguments {
     ///
     /// # Errors
     /// A `TypeError` naming the argument when its value does not fit `T`.
-    pub fn take_optional<T: DeserializeOwned>(
+    pub fn take_optional<T: Argument>(
         &mut self,
         name: &str,
     ) -> std::result::Result<Option<T>, EndpointError> {
@@ -199,7 +199,7 @@ impl KeywordArguments {
     /// # Errors
     /// [`MessagingError::Serialization`] naming the argument when it cannot
     /// be serialized.
-    pub fn push<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<()> {
+    pub fn push<T: Argument>(&mut self, name: &str, value: &T) -> Result<()> {
         let value = serde_json::to_value(value).map_err(|e| {
             MessagingError::Serialization(format!(
                 "argument '{name}' of {}() cannot be serialized: {e}",
@@ -216,7 +216,7 @@ impl KeywordArguments {
     ///
     /// # Errors
     /// As [`push`](Self::push).
-    pub fn push_optional<T: Serialize>(&mut self, name: &str, value: &Option<T>) -> Result<()> {
+    pub fn push_optional<T: Argument>(&mut self, name: &str, value: &Option<T>) -> Result<()> {
         match value {
             Some(v) => self.push(name, v),
             None => Ok(()),
@@ -233,7 +233,7 @@ impl KeywordArguments {
 ///
 /// # Errors
 /// [`MessagingError::Serialization`] naming the method when it does not fit.
-pub fn decode_result<T: DeserializeOwned>(method: &str, value: Value) -> Result<T> {
+pub fn decode_result<T: Reply>(method: &str, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| {
         MessagingError::Serialization(format!(
             "the result of {method}() does not fit the declared type: {e}"
