@@ -10,12 +10,14 @@
 set -euo pipefail
 
 OSLO_MESSAGING_VERSION="18.3.1"
+# The interface tests pass nova-style versioned objects.
+OSLO_VERSIONEDOBJECTS_VERSION="3.12.0"
 PYTHON="${PYTHON:-python3}"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${OSLO_INTEROP_VENV:-$repo_root/target/interop-venv}"
 stamp="$venv/.interop-stamp"
-want="oslo.messaging==$OSLO_MESSAGING_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+want="oslo.messaging==$OSLO_MESSAGING_VERSION oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "$venv/bin/python"
@@ -35,7 +37,11 @@ echo "interop-venv: creating $venv ($want)" >&2
 rm -rf "$venv"
 "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "oslo.messaging==$OSLO_MESSAGING_VERSION" >&2
-"$venv/bin/python" -c 'import oslo_messaging, kombu' >&2
+    "oslo.messaging==$OSLO_MESSAGING_VERSION" \
+    "oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION" >&2
+"$venv/bin/python" -c 'import oslo_messaging, kombu, oslo_versionedobjects' >&2
+# oslo.versionedobjects must not have pulled another oslo.messaging in.
+"$venv/bin/python" -c "import importlib.metadata as m; v = m.version('oslo.messaging'); \
+assert v == '$OSLO_MESSAGING_VERSION', v" >&2
 echo "$want" >"$stamp"
 echo "$venv/bin/python"

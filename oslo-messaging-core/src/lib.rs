@@ -33,6 +33,7 @@ pub mod target;
 pub mod transport;
 pub mod transport_url;
 pub mod version;
+pub mod versioned_object;
 
 pub use error::{MessagingError, Result};
 pub use failure::RemoteFailure;

@@ -10,6 +10,9 @@ stderr. The Rust tests (driver-rabbit/tests/interop.rs) spawn it.
     peer.py notify --url U --topic T --publisher-id P --event-type E \
                    --priority info --payload '{"k": 1}'
     peer.py listen --url U --topic T [--pool P] [--count N]
+    peer.py serve  --url U --topic T --server S --interface
+    peer.py call-interface --url U --topic T
+    peer.py objects --url U --topic T make | read --primitive JSON  (no broker)
 
 Every role takes --rabbit OPTION=VALUE (repeatable) for the
 [oslo_messaging_rabbit] group, e.g. --rabbit kombu_compression=gzip.
@@ -32,6 +35,8 @@ from oslo_config import cfg
 import oslo_messaging
 from oslo_messaging._drivers import amqp as rpc_amqp
 from oslo_messaging._drivers import impl_rabbit
+
+import objects
 
 LOG = logging.getLogger("interop-peer")
 PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
@@ -140,13 +145,38 @@ class NamespacedEndpoint:
         return "ns-2.1"
 
 
+class InterfaceEndpoint:
+    """What the Rust `Interop` trait declares (namespace interop, 1.1)."""
+
+    target = oslo_messaging.Target(namespace="interop", version="1.1")
+
+    def add(self, ctxt, a, b, c=None):
+        return a + b + (c or 0)
+
+    def rename(self, ctxt, instance, hostname):
+        # With the serializer, `instance` arrived as an objects.Instance.
+        assert isinstance(instance, objects.Instance), type(instance)
+        instance.obj_reset_changes(recursive=True)
+        instance.hostname = hostname
+        return instance
+
+    def fail(self, ctxt, message):
+        raise ValueError(message)
+
+
 def cmd_serve(args):
     transport = make_transport(args)
+    endpoints = [DefaultEndpoint(args.server), NamespacedEndpoint()]
+    serializer = None
+    if args.interface:
+        endpoints.append(InterfaceEndpoint())
+        serializer = objects.NovaObjectSerializer()
     server = oslo_messaging.get_rpc_server(
         transport,
         target(args, server=args.server),
-        [DefaultEndpoint(args.server), NamespacedEndpoint()],
+        endpoints,
         executor=args.executor,
+        serializer=serializer,
     )
     server.start()
     emit({"event": "ready"})
@@ -201,6 +231,44 @@ def cmd_call(args):
     out["reply_queue"] = reply_queue(transport)
     emit(out)
     transport.cleanup()
+
+
+def cmd_call_interface(args):
+    """Calls a server of the Rust `Interop` trait as a Python client would
+    (keyword arguments, an optional one left out, an object argument, an
+    error) and emits what each call gave."""
+    transport = make_transport(args)
+    client = oslo_messaging.get_rpc_client(
+        transport, target(args), serializer=objects.NovaObjectSerializer()
+    ).prepare(namespace="interop", version="1.1")
+    ctxt = {"user": "py"}
+
+    def attempt(name, method, **kwargs):
+        try:
+            result = client.call(ctxt, method, **kwargs)
+            emit({"call": name, "result": objects.plain(result)})
+        except Exception as e:  # noqa: BLE001 - reporting it is the point
+            emit({"call": name, "error": describe_error(e)})
+
+    attempt("add", "add", a=1, b=2)
+    attempt("add_c", "add", a=1, b=2, c=3)
+    attempt("add_unknown", "add", a=1, b=2, d=4)
+    attempt("rename", "rename", instance=objects.sample(), hostname="vm-2")
+    attempt("fail", "fail", message="boom")
+    emit({"event": "done", "reply_queue": reply_queue(transport)})
+    transport.cleanup()
+
+
+def cmd_objects(args):
+    """Makes or reads primitives, without a broker."""
+    if args.action == "make":
+        emit({"primitive": objects.sample().obj_to_primitive()})
+        return
+    try:
+        obj = objects.NovaObject.obj_from_primitive(args.primitive)
+        emit({"read": objects.plain(obj)})
+    except Exception as e:  # noqa: BLE001
+        emit({"error": describe_error(e)})
 
 
 def cmd_cast(args):
@@ -323,6 +391,15 @@ def parser():
     serve = command("serve", cmd_serve)
     serve.add_argument("--server", required=True)
     serve.add_argument("--executor", default="threading")
+    serve.add_argument(
+        "--interface", action="store_true", help="also serve InterfaceEndpoint"
+    )
+    command("call-interface", cmd_call_interface)
+
+    # --url and --topic are taken like the other roles' and not used.
+    objs = command("objects", cmd_objects)
+    objs.add_argument("action", choices=("make", "read"))
+    objs.add_argument("--primitive", type=json_arg, default=None)
 
     for name, func in (("call", cmd_call), ("cast", cmd_cast)):
         c = with_context(command(name, func))
