@@ -29,12 +29,19 @@ pub mod compute {
     #[cfg_attr(test, mockall::automock)]
     pub trait ComputeV1 {
         /// The host the instance should run on.
-        async fn select_host(&self, ctx: &Context, instance: String)
-            -> Result<String, EndpointError>;
+        async fn select_host(
+            &self,
+            ctx: &Context,
+            instance: String,
+        ) -> Result<String, EndpointError>;
         /// Boots the instance on `host` (a cast).
         #[rpc(cast)]
-        async fn boot(&self, ctx: &Context, instance: String, host: String)
-            -> Result<(), EndpointError>;
+        async fn boot(
+            &self,
+            ctx: &Context,
+            instance: String,
+            host: String,
+        ) -> Result<(), EndpointError>;
         /// A console URL (since 1.4); `kind` defaults to `novnc`.
         #[rpc(version = "1.4", expected = ["InstanceNotFound"])]
         async fn get_console(
@@ -58,8 +65,12 @@ pub mod compute {
         ) -> Result<String, EndpointError>;
         /// Boots the instance on `host` (a cast).
         #[rpc(cast)]
-        async fn boot(&self, ctx: &Context, instance: String, host: String)
-            -> Result<(), EndpointError>;
+        async fn boot(
+            &self,
+            ctx: &Context,
+            instance: String,
+            host: String,
+        ) -> Result<(), EndpointError>;
     }
 
     /// The compute manager: one state, served as 1.4 and 2.0 at once.
@@ -101,7 +112,12 @@ pub mod compute {
             Ok(self.pick("m1.small"))
         }
 
-        async fn boot(&self, _: &Context, instance: String, host: String) -> Result<(), EndpointError> {
+        async fn boot(
+            &self,
+            _: &Context,
+            instance: String,
+            host: String,
+        ) -> Result<(), EndpointError> {
             self.boot_on(instance, host);
             Ok(())
         }
@@ -134,7 +150,12 @@ pub mod compute {
             Ok(self.pick(&flavor))
         }
 
-        async fn boot(&self, _: &Context, instance: String, host: String) -> Result<(), EndpointError> {
+        async fn boot(
+            &self,
+            _: &Context,
+            instance: String,
+            host: String,
+        ) -> Result<(), EndpointError> {
             self.boot_on(instance, host);
             Ok(())
         }
@@ -143,11 +164,11 @@ pub mod compute {
 
 /// Boots instances by asking the compute service over RPC, with the
 /// generated 2.x client.
-pub struct InstanceService<R: RpcSend> {
+pub struct InstanceService<R: RpcSend + 'static> {
     compute: compute::ComputeV2Client<R>,
 }
 
-impl<R: RpcSend> InstanceService<R> {
+impl<R: RpcSend + 'static> InstanceService<R> {
     /// A service that reaches compute through `sender` (an `RpcClient` for
     /// the `compute` topic, in production).
     pub fn new(sender: R) -> Self {
@@ -166,7 +187,9 @@ impl<R: RpcSend> InstanceService<R> {
             .compute
             .select_host(ctx, name.to_owned(), flavor.to_owned())
             .await?;
-        self.compute.boot(ctx, name.to_owned(), host.clone()).await?;
+        self.compute
+            .boot(ctx, name.to_owned(), host.clone())
+            .await?;
         Ok(host)
     }
 }
@@ -245,7 +268,10 @@ mod tests {
             .select_host(&ctx, "vm2".into(), "m1.large".into())
             .await
             .expect("2.0");
-        assert_eq!((old.as_str(), new.as_str()), ("m1.small-host-0", "m1.large-host-1"));
+        assert_eq!(
+            (old.as_str(), new.as_str()),
+            ("m1.small-host-0", "m1.large-host-1")
+        );
         let e = v1
             .get_console(&ctx, "vm1".into(), None)
             .await
@@ -254,7 +280,9 @@ mod tests {
             matches!(&e, MessagingError::Remote(f) if f.class == "InstanceNotFound" && f.module == "nova.exception"),
             "{e}"
         );
-        v2.boot(&ctx, "vm1".into(), old.clone()).await.expect("cast");
+        v2.boot(&ctx, "vm1".into(), old.clone())
+            .await
+            .expect("cast");
         // Requests run concurrently: ask until the cast has been handled.
         let url = loop {
             match v1.get_console(&ctx, "vm1".into(), None).await {

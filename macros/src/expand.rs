@@ -218,9 +218,9 @@ fn expand_client(interface: &Interface) -> TokenStream {
         .iter()
         .map(|m| client_method(interface, m));
     let doc = format!(
-        " Calls [`{name}`] over any `RpcSend` (an `RpcClient` prepared with the \
-         server, fanout, timeout, retry and version cap to use; a `MockRpcSend` \
-         in tests): each method sends its typed arguments as keyword arguments, \
+        " Calls [`{name}`] over any `RpcSend + 'static` (an `RpcClient` prepared \
+         with the server, fanout, timeout, retry and version cap to use, which is \
+         called directly, its future not boxed; a `MockRpcSend` in tests): each method sends its typed arguments as keyword arguments, \
          asks for the version the method needs (its `#[rpc(version)]`, else \
          `<major>.0`), so older servers still serve it, and decodes the result."
     );
@@ -231,7 +231,7 @@ fn expand_client(interface: &Interface) -> TokenStream {
             sender: C,
         }
 
-        impl<C: #krate::RpcSend> #client<C> {
+        impl<C: #krate::RpcSend + 'static> #client<C> {
             /// The endpoint namespace requests ask for (`None`: the default one).
             #vis const NAMESPACE: ::core::option::Option<&'static str> = #namespace;
             /// The interface's version, `X.Y`.
@@ -280,9 +280,9 @@ fn client_method(interface: &Interface, method: &Method) -> TokenStream {
         let ident = &p.name;
         let n = p.name.to_string();
         if p.optional {
-            quote! { __oslo_args.push_optional(#n, &#ident)?; }
+            quote! { __oslo_args.push_optional(#n, #ident)?; }
         } else {
-            quote! { __oslo_args.push(#n, &#ident)?; }
+            quote! { __oslo_args.push(#n, #ident)?; }
         }
     });
     let request = quote! {
@@ -293,6 +293,7 @@ fn client_method(interface: &Interface, method: &Method) -> TokenStream {
             args: __oslo_args.into_value(),
         }
     };
+    let count = method.params.len();
     let how = match method.kind {
         Kind::Cast => format!(
             " Casts `{wire}` (version {version}): returns once it is sent, without a reply."
@@ -301,10 +302,10 @@ fn client_method(interface: &Interface, method: &Method) -> TokenStream {
     };
     let send = match method.kind {
         Kind::Cast => quote! {
-            self.sender.cast_request(__oslo_ctx, #request).await
+            #krate::rpc::interface::cast(&self.sender, __oslo_ctx, #request).await
         },
         Kind::Call | Kind::Blocking => quote! {
-            let value = self.sender.call_request(__oslo_ctx, #request).await?;
+            let value = #krate::rpc::interface::call(&self.sender, __oslo_ctx, #request).await?;
             #krate::rpc::interface::decode_result(#qualified, value)
         },
     };
@@ -319,7 +320,7 @@ fn client_method(interface: &Interface, method: &Method) -> TokenStream {
         #[doc = " the result does not fit its type."]
         #vis async fn #rust_name(&self, #ctx_ident: #ctx_ty, #(#params),*) -> #krate::Result<#ok> {
             let __oslo_ctx = #ctx_ident;
-            let mut __oslo_args = #krate::rpc::interface::KeywordArguments::new(#qualified);
+            let mut __oslo_args = #krate::rpc::interface::KeywordArguments::new(#qualified, #count);
             #(#pushes)*
             #send
         }

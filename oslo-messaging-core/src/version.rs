@@ -44,26 +44,36 @@ impl FromStr for Version {
     /// [`MessagingError::InvalidTarget`] when the text is not `X.Y` or `X.Y.Z`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || MessagingError::InvalidTarget(format!("version {s:?} is not of the form X.Y"));
-        let mut parts = s.split('.');
-        let mut next = |required: bool| -> Result<u32, MessagingError> {
-            match parts.next() {
-                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-                    p.parse().map_err(|_| bad())
+        // One pass over the bytes: every request's version is parsed on
+        // the way out and on the way in.
+        let mut parts = [0u32; 3];
+        let mut count = 0;
+        let mut digits = 0;
+        for b in s.bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    let part = parts.get_mut(count).ok_or_else(bad)?;
+                    *part = part
+                        .checked_mul(10)
+                        .and_then(|p| p.checked_add(u32::from(b - b'0')))
+                        .ok_or_else(bad)?;
+                    digits += 1;
                 }
-                None if !required => Ok(0),
-                _ => Err(bad()),
+                b'.' if digits > 0 => {
+                    count += 1;
+                    digits = 0;
+                }
+                _ => return Err(bad()),
             }
-        };
-        let major = next(true)?;
-        let minor = next(true)?;
-        let revision = next(false)?;
-        if parts.next().is_some() {
+        }
+        // Two or three parts, the last one not empty.
+        if digits == 0 || !(1..=2).contains(&count) {
             return Err(bad());
         }
         Ok(Self {
-            major,
-            minor,
-            revision,
+            major: parts[0],
+            minor: parts[1],
+            revision: parts[2],
         })
     }
 }
@@ -91,7 +101,24 @@ mod tests {
         assert_eq!(v("1.3"), Version::new(1, 3));
         assert_eq!(v("2.10.4").revision, 4);
         assert_eq!(v("1.3").to_string(), "1.3");
-        for bad in ["1", "1.", "a.b", "1.2.3.4", "", "-1.0", "1.x"] {
+        assert_eq!(v("0.0"), Version::new(0, 0));
+        assert_eq!(v("4294967295.1").major, u32::MAX);
+        for bad in [
+            "1",
+            "1.",
+            "a.b",
+            "1.2.3.4",
+            "",
+            "-1.0",
+            "1.x",
+            ".1",
+            "1..2",
+            "1.2.",
+            "+1.0",
+            " 1.0",
+            "4294967296.0",
+            "1.0\0",
+        ] {
             let e = bad.parse::<Version>().expect_err(bad);
             assert!(e.to_string().contains("not of the form X.Y"), "{e}");
         }

@@ -168,12 +168,15 @@ impl RpcClient {
 
     fn build(
         &self,
-        target: &Target,
+        asked: Asked<'_>,
         context: &Context,
         method: &str,
         args: Value,
     ) -> Result<(Context, RpcMessage)> {
-        if let Some(v) = target.version.as_deref() {
+        // Without a cap there is nothing to check: the version itself was
+        // checked by `check_call`/`check_cast` (a typed request's, when
+        // its interface compiled).
+        if let (Some(v), Some(_)) = (asked.version, &self.version_cap) {
             self.check_version_cap(v)?;
         }
         let mut args = match args {
@@ -196,8 +199,8 @@ impl RpcClient {
         let message = RpcMessage {
             method: method.to_owned(),
             args,
-            namespace: target.namespace.clone(),
-            version: target.version.clone(),
+            namespace: asked.namespace.map(str::to_owned),
+            version: asked.version.map(str::to_owned),
         };
         Ok((self.serializer.serialize_context(context.clone()), message))
     }
@@ -209,18 +212,20 @@ impl RpcClient {
     /// [`MessagingError::MessagingTimeout`], [`MessagingError::RpcVersionCapError`],
     /// [`MessagingError::InvalidTarget`], delivery and connection failures.
     pub async fn call(&self, context: &Context, method: &str, args: Value) -> Result<Value> {
-        self.call_to(&self.target, context, method, args).await
+        self.call_asking(self.asked(), context, method, args).await
     }
 
-    async fn call_to(
+    /// A call to the client's target asking for `asked`.
+    async fn call_asking(
         &self,
-        target: &Target,
+        asked: Asked<'_>,
         context: &Context,
         method: &str,
         args: Value,
     ) -> Result<Value> {
+        let target = &self.target;
         target.check_call()?;
-        let (ctx, message) = self.build(target, context, method, args)?;
+        let (ctx, message) = self.build(asked, context, method, args)?;
         let timeout = self
             .timeout
             .unwrap_or_else(|| Duration::from_secs(self.transport.defaults().rpc_response_timeout));
@@ -274,18 +279,20 @@ impl RpcClient {
     /// [`MessagingError::RpcVersionCapError`], [`MessagingError::InvalidTarget`],
     /// delivery and connection failures.
     pub async fn cast(&self, context: &Context, method: &str, args: Value) -> Result<()> {
-        self.cast_to(&self.target, context, method, args).await
+        self.cast_asking(self.asked(), context, method, args).await
     }
 
-    async fn cast_to(
+    /// A cast to the client's target asking for `asked`.
+    async fn cast_asking(
         &self,
-        target: &Target,
+        asked: Asked<'_>,
         context: &Context,
         method: &str,
         args: Value,
     ) -> Result<()> {
+        let target = &self.target;
         target.check_cast()?;
-        let (ctx, message) = self.build(target, context, method, args)?;
+        let (ctx, message) = self.build(asked, context, method, args)?;
         self.transport
             .driver()
             .send(target, &ctx, message, SendMode::Cast, self.send_options())
@@ -305,14 +312,45 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+/// The endpoint namespace and version a request asks for; where it goes
+/// is the client's target.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    namespace: Option<&'a str>,
+    version: Option<&'a str>,
+}
+
 impl RpcClient {
-    /// This client's target with `request`'s namespace and version.
-    fn target_of(&self, request: &Request) -> Target {
-        Target {
-            namespace: request.namespace.map(str::to_owned),
-            version: Some(request.version.to_owned()),
-            ..self.target.clone()
+    /// What the client's target asks for.
+    fn asked(&self) -> Asked<'_> {
+        Asked {
+            namespace: self.target.namespace.as_deref(),
+            version: self.target.version.as_deref(),
         }
+    }
+}
+
+/// What a typed request asks for, its method and its arguments.
+fn split(request: Request) -> (Asked<'static>, &'static str, Value) {
+    let asked = Asked {
+        namespace: request.namespace,
+        version: Some(request.version),
+    };
+    (asked, request.method, request.args)
+}
+
+impl RpcClient {
+    /// [`RpcSend::call_request`] without the box `async_trait` puts the
+    /// future in (what a generated client calls on an `RpcClient`).
+    pub(crate) async fn call_typed(&self, context: &Context, request: Request) -> Result<Value> {
+        let (asked, method, args) = split(request);
+        self.call_asking(asked, context, method, args).await
+    }
+
+    /// [`RpcSend::cast_request`], unboxed.
+    pub(crate) async fn cast_typed(&self, context: &Context, request: Request) -> Result<()> {
+        let (asked, method, args) = split(request);
+        self.cast_asking(asked, context, method, args).await
     }
 }
 
@@ -327,14 +365,10 @@ impl RpcSend for RpcClient {
     /// Sends with the client's settings (server, fanout, timeout, retry,
     /// version cap...), but `request`'s namespace and version.
     async fn call_request(&self, context: &Context, request: Request) -> Result<Value> {
-        let target = self.target_of(&request);
-        self.call_to(&target, context, request.method, request.args)
-            .await
+        self.call_typed(context, request).await
     }
     async fn cast_request(&self, context: &Context, request: Request) -> Result<()> {
-        let target = self.target_of(&request);
-        self.cast_to(&target, context, request.method, request.args)
-            .await
+        self.cast_typed(context, request).await
     }
     fn can_send_version(&self, version: &str) -> bool {
         RpcClient::can_send_version(self, version)

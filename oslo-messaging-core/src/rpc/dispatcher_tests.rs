@@ -228,3 +228,54 @@ async fn expected_exceptions_and_ignore_errors_methods_are_logged_at_debug_as_in
         "a served request logs no error"
     );
 }
+
+/// An interface's `#[rpc(expected = [...])]`: those classes of that
+/// method are logged at debug level, others still as errors.
+#[tokio::test]
+async fn a_methods_expected_errors_of_an_interface_are_logged_at_debug() {
+    use crate::{rpc_interface, Context};
+
+    #[rpc_interface(namespace = "calc", version = "1.0")]
+    trait Lookup {
+        #[rpc(expected = ["NotFound"])]
+        async fn get(&self, ctx: &Context, key: String) -> Result<i64, EndpointError>;
+        async fn put(&self, ctx: &Context, key: String) -> Result<(), EndpointError>;
+    }
+    struct Store;
+    impl Lookup for Store {
+        async fn get(&self, _: &Context, key: String) -> Result<i64, EndpointError> {
+            Err(EndpointError::new("NotFound", key))
+        }
+        async fn put(&self, _: &Context, key: String) -> Result<(), EndpointError> {
+            Err(EndpointError::new("NotFound", key))
+        }
+    }
+    let d = Dispatcher::new(
+        vec![LookupEndpoint::new(Store).into()],
+        AccessPolicy::Default,
+        Arc::new(NoOpSerializer),
+        false,
+    );
+    let log = Capture::default();
+    let get = || request("get", Some("calc"), None, json!({"key": "k"}));
+    let (failed, errors) = log.dispatch(&d, get(), Level::ERROR).await;
+    assert_eq!(
+        (failed.as_deref(), errors.len()),
+        (Some("NotFound"), 0),
+        "{errors:?}"
+    );
+    let (_, debug) = log.dispatch(&d, get(), Level::DEBUG).await;
+    assert!(
+        debug
+            .iter()
+            .any(|l| l.contains("Expected exception during message handling")),
+        "{debug:?}"
+    );
+    let put = request("put", Some("calc"), None, json!({"key": "k"}));
+    let (failed, errors) = log.dispatch(&d, put, Level::ERROR).await;
+    assert_eq!(
+        (failed.as_deref(), errors.len()),
+        (Some("NotFound"), 1),
+        "{errors:?}"
+    );
+}

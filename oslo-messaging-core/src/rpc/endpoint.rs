@@ -384,14 +384,30 @@ fn parse_args<A: DeserializeOwned + 'static>(
     })
 }
 
-/// `result` as the reply's JSON. A method that returns a `Value` already
-/// has it: it is moved, not serialized into a copy.
-fn to_reply_value<R: Serialize + 'static>(method: &str, result: R) -> MethodResult {
-    let result = match moved_as::<_, Value>(result) {
+/// `value` as JSON. A `Value` or a `String` is moved, not serialized into
+/// a copy (a payload is often one of them).
+pub(crate) fn into_value<T: Serialize + 'static>(value: T) -> serde_json::Result<Value> {
+    let value = match moved_as::<_, Value>(value) {
         Ok(value) => return Ok(value),
-        Err(result) => result,
+        Err(value) => value,
     };
-    serde_json::to_value(result).map_err(|e| {
+    match moved_as::<_, String>(value) {
+        Ok(text) => Ok(Value::String(text)),
+        Err(value) => serde_json::to_value(value),
+    }
+}
+
+/// `value` as a `T`. A `Value` is moved, not deserialized into a copy.
+pub(crate) fn from_value<T: DeserializeOwned + 'static>(value: Value) -> serde_json::Result<T> {
+    match moved_as::<_, T>(value) {
+        Ok(same) => Ok(same),
+        Err(value) => serde_json::from_value(value),
+    }
+}
+
+/// `result` as the reply's JSON (see [`into_value`]).
+fn to_reply_value<R: Serialize + 'static>(method: &str, result: R) -> MethodResult {
+    into_value(result).map_err(|e| {
         EndpointError::new(
             classes::TYPE_ERROR,
             format!("result of {method}() cannot be serialized: {e}"),

@@ -5,13 +5,16 @@
 //! [`Endpoint`](crate::Endpoint) behave alike (they share the dispatcher:
 //! a generated endpoint is built with [`Endpoint::builder`](crate::Endpoint::builder)).
 
+use std::any::Any;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{MessagingError, Result};
 use crate::failure::classes;
-use crate::rpc::EndpointError;
+use crate::message::Context;
+use crate::rpc::{EndpointError, RpcClient, RpcSend};
 
 /// Keyword arguments as a request carries them.
 pub type KeywordMap = Map<String, Value>;
@@ -121,7 +124,7 @@ impl Arguments {
     ///
     /// # Errors
     /// A `TypeError` naming the argument when its value does not fit `T`.
-    pub fn take<T: DeserializeOwned>(
+    pub fn take<T: Argument + 'static>(
         &mut self,
         name: &str,
     ) -> std::result::Result<T, EndpointError> {
@@ -133,7 +136,7 @@ impl Arguments {
     ///
     /// # Errors
     /// A `TypeError` naming the argument when its value does not fit `T`.
-    pub fn take_optional<T: Argument>(
+    pub fn take_optional<T: Argument + 'static>(
         &mut self,
         name: &str,
     ) -> std::result::Result<Option<T>, EndpointError> {
@@ -143,12 +146,12 @@ impl Arguments {
         }
     }
 
-    fn decode<T: DeserializeOwned>(
+    fn decode<T: DeserializeOwned + 'static>(
         &self,
         name: &str,
         value: Value,
     ) -> std::result::Result<T, EndpointError> {
-        serde_json::from_value(value)
+        crate::rpc::endpoint::from_value(value)
             .map_err(|e| type_error(format!("{}() argument '{name}': {e}", self.method)))
     }
 }
@@ -186,21 +189,22 @@ pub struct KeywordArguments {
 }
 
 impl KeywordArguments {
-    /// Arguments of `method` (e.g. `Calculator.add`), for error messages.
-    pub fn new(method: &'static str) -> Self {
+    /// Room for `count` arguments of `method` (e.g. `Calculator.add`, for
+    /// error messages).
+    pub fn new(method: &'static str, count: usize) -> Self {
         Self {
             method,
-            args: Map::new(),
+            args: Map::with_capacity(count),
         }
     }
 
-    /// Adds `name`.
+    /// Adds `name` (a `String` or `Value` is moved in, not copied).
     ///
     /// # Errors
     /// [`MessagingError::Serialization`] naming the argument when it cannot
     /// be serialized.
-    pub fn push<T: Argument>(&mut self, name: &str, value: &T) -> Result<()> {
-        let value = serde_json::to_value(value).map_err(|e| {
+    pub fn push<T: Argument + 'static>(&mut self, name: &str, value: T) -> Result<()> {
+        let value = crate::rpc::endpoint::into_value(value).map_err(|e| {
             MessagingError::Serialization(format!(
                 "argument '{name}' of {}() cannot be serialized: {e}",
                 self.method
@@ -216,7 +220,11 @@ impl KeywordArguments {
     ///
     /// # Errors
     /// As [`push`](Self::push).
-    pub fn push_optional<T: Argument>(&mut self, name: &str, value: &Option<T>) -> Result<()> {
+    pub fn push_optional<T: Argument + 'static>(
+        &mut self,
+        name: &str,
+        value: Option<T>,
+    ) -> Result<()> {
         match value {
             Some(v) => self.push(name, v),
             None => Ok(()),
@@ -229,12 +237,45 @@ impl KeywordArguments {
     }
 }
 
+/// Sends a typed client's call with `sender`: [`RpcSend::call_request`],
+/// except that an [`RpcClient`] is called directly, so that its future is
+/// not boxed (`async_trait` boxes every call through the trait; a generic
+/// `C` that is an `RpcClient` is known when the client is compiled).
+///
+/// # Errors
+/// As [`RpcSend::call_request`].
+pub async fn call<C: RpcSend + 'static>(
+    sender: &C,
+    context: &Context,
+    request: Request,
+) -> Result<Value> {
+    match (sender as &dyn Any).downcast_ref::<RpcClient>() {
+        Some(client) => client.call_typed(context, request).await,
+        None => sender.call_request(context, request).await,
+    }
+}
+
+/// Sends a typed client's cast; see [`call`].
+///
+/// # Errors
+/// As [`RpcSend::cast_request`].
+pub async fn cast<C: RpcSend + 'static>(
+    sender: &C,
+    context: &Context,
+    request: Request,
+) -> Result<()> {
+    match (sender as &dyn Any).downcast_ref::<RpcClient>() {
+        Some(client) => client.cast_typed(context, request).await,
+        None => sender.cast_request(context, request).await,
+    }
+}
+
 /// The result of `method` as `T`.
 ///
 /// # Errors
 /// [`MessagingError::Serialization`] naming the method when it does not fit.
-pub fn decode_result<T: Reply>(method: &str, value: Value) -> Result<T> {
-    serde_json::from_value(value).map_err(|e| {
+pub fn decode_result<T: Reply + 'static>(method: &str, value: Value) -> Result<T> {
+    crate::rpc::endpoint::from_value(value).map_err(|e| {
         MessagingError::Serialization(format!(
             "the result of {method}() does not fit the declared type: {e}"
         ))
@@ -321,14 +362,15 @@ mod tests {
 
     #[test]
     fn clients_send_keyword_arguments_in_order_and_leave_out_none() {
-        let mut k = KeywordArguments::new("Calculator.add");
-        k.push("b", &2).expect("b");
-        k.push("a", &1).expect("a");
-        k.push_optional::<bool>("verbose", &None).expect("none");
-        k.push_optional("limit", &Some(5)).expect("some");
+        let mut k = KeywordArguments::new("Calculator.add", 4);
+        k.push("b", 2).expect("b");
+        k.push("a", 1).expect("a");
+        k.push_optional::<bool>("verbose", None).expect("none");
+        k.push_optional("limit", Some(5)).expect("some");
+        k.push("name", "vm-1".to_owned()).expect("a string, moved");
         assert_eq!(
             serde_json::to_string(&k.into_value()).expect("json"),
-            r#"{"b":2,"a":1,"limit":5}"#
+            r#"{"b":2,"a":1,"limit":5,"name":"vm-1"}"#
         );
     }
 
