@@ -4,7 +4,7 @@
 //! listen_for_notifications, cleanup). Everything that is the same for every
 //! driver (context, failure encoding, dispatch, version checks, timeouts)
 //! lives in core. A driver that cannot do something returns
-//! [`MessagingError::Unsupported`](crate::MessagingError::Unsupported).
+//! [`MessagingError::Unsupported`].
 
 use std::time::Duration;
 

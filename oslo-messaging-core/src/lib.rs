@@ -135,6 +135,48 @@ pub use inventory as __inventory;
 ///   allows) and its prepared settings (server, fanout, timeout, retry).
 ///   `None` optional arguments are left out. Cast methods cast.
 ///
+/// Roughly, `#[rpc_interface(namespace = "calc", version = "1.3")] pub trait
+/// Calc { async fn add(&self, ctx: &Context, a: i64, b: Option<i64>) ->
+/// Result<i64, EndpointError>; }` expands to:
+///
+/// ```text
+/// pub trait Calc: Send + Sync + 'static {
+///     fn add(&self, ctx: &Context, a: i64, b: Option<i64>)
+///         -> impl Future<Output = Result<i64, EndpointError>> + Send;
+/// }
+///
+/// pub struct CalcEndpoint<T>(T);
+/// impl<T: Calc> CalcEndpoint<T> {
+///     pub const NAMESPACE: Option<&'static str> = Some("calc");
+///     pub const VERSION: &'static str = "1.3";
+///     pub fn new(service: T) -> Self;
+///     pub fn into_endpoint(self) -> Endpoint {
+///         Endpoint::builder(self.0).version("1.3").namespace("calc")
+///             .method("add", |service, ctx, args: Map<String, Value>| async move {
+///                 let mut args = Arguments::bind("Calc.add", args, &["a", "b"], &["a"])?;
+///                 let a: i64 = args.take("a")?;
+///                 let b: Option<i64> = args.take_optional("b")?;
+///                 service.add(&ctx, a, b).await.map_err(|e| expected_if(e.into(), &[]))
+///             })
+///             .build()
+///     }
+/// }
+/// impl<T: Calc> From<CalcEndpoint<T>> for Endpoint { .. }
+///
+/// pub struct CalcClient<C = RpcClient> { sender: C }
+/// impl<C: RpcSend + 'static> CalcClient<C> {
+///     pub fn new(sender: C) -> Self;
+///     pub fn can_send_version(&self, version: &str) -> bool;
+///     pub async fn add(&self, ctx: &Context, a: i64, b: Option<i64>) -> Result<i64, MessagingError> {
+///         let mut args = KeywordArguments::new("Calc.add", 2);
+///         args.push("a", a)?;
+///         args.push_optional("b", b)?;
+///         let request = Request { namespace: Some("calc"), version: "1.0", method: "add", args: args.into_value() };
+///         decode_result("Calc.add", interface::call(&self.sender, ctx, request).await?)
+///     }
+/// }
+/// ```
+///
 /// Arguments: `namespace = "..."` (default: none), `version = "X.Y"`
 /// (default `1.0`), `crate = "path"` (where `oslo_messaging_core` is, if
 /// renamed). Per method, `#[rpc(...)]`: `name = "..."` (the wire name,

@@ -1,6 +1,6 @@
 //! What the code [`rpc_interface`](crate::rpc_interface) generates calls
 //! at run time: keyword arguments read the way Python binds them, typed
-//! requests for [`RpcSend`](crate::RpcSend), results decoded. One place for
+//! requests for [`RpcSend`], results decoded. One place for
 //! each rule, so that a generated endpoint and a hand-written
 //! [`Endpoint`](crate::Endpoint) behave alike (they share the dispatcher:
 //! a generated endpoint is built with [`Endpoint::builder`](crate::Endpoint::builder)).
