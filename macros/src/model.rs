@@ -185,9 +185,7 @@ impl Interface {
             namespace: args.namespace.map(|n| n.value()),
             version,
             methods,
-            krate: args
-                .krate
-                .unwrap_or_else(|| syn::parse_quote!(::oslo_messaging_core)),
+            krate: args.krate.unwrap_or_else(api_crate),
         })
     }
 }
@@ -486,4 +484,23 @@ pub fn strip_rpc_attributes(item: &mut ItemTrait) {
             f.attrs.retain(|a| !a.path().is_ident("rpc"));
         }
     }
+}
+
+/// Where the generated code finds the API, as the user's Cargo.toml names
+/// it: the facade `oslo-messaging` if it is a dependency, else
+/// `oslo-messaging-core` (also inside core itself, which names itself so).
+fn api_crate() -> syn::Path {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    let path = |name: &str| {
+        let ident = Ident::new(name, Span::call_site());
+        syn::parse_quote!(::#ident)
+    };
+    for package in ["oslo-messaging", "oslo-messaging-core"] {
+        match crate_name(package) {
+            Ok(FoundCrate::Name(name)) => return path(&name),
+            Ok(FoundCrate::Itself) => return path(&package.replace('-', "_")),
+            Err(_) => {}
+        }
+    }
+    path("oslo_messaging_core")
 }
