@@ -2,7 +2,9 @@
 //! without naming the driver crates, and `#[rpc_interface]` whose
 //! generated code names `oslo_messaging` (the only crate this test names).
 
-use oslo_messaging::{rpc_interface, Context, EndpointError, RpcClient, RpcServer, Target, Transport};
+use oslo_messaging::{
+    rpc_interface, Context, EndpointError, RpcClient, RpcServer, Target, Transport,
+};
 
 #[rpc_interface(namespace = "facade", version = "1.0")]
 trait Greeter {
@@ -21,7 +23,10 @@ impl Greeter for Hello {
 fn the_enabled_drivers_are_linked_without_being_named() {
     let schemes = oslo_messaging::registry::registered_schemes();
     for scheme in ["rabbit", "kombu", "fake"] {
-        assert!(schemes.iter().any(|s| s == scheme), "{scheme} in {schemes:?}");
+        assert!(
+            schemes.iter().any(|s| s == scheme),
+            "{scheme} in {schemes:?}"
+        );
     }
     let transport = Transport::from_url("fake://").expect("fake:// works");
     assert_eq!(transport.driver().name(), "fake");
