@@ -1,6 +1,5 @@
 //! [`RabbitDriver`]: the `Driver` implementation over RabbitMQ.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,7 +22,7 @@ use crate::replier::Confirms;
 use crate::reply::Replies;
 use crate::subscription::Subscription;
 use crate::topology::{Declared, Topology};
-use crate::wire::{self, CallInfo};
+use crate::wire::{self, CallInfo, RecentIds};
 
 /// What the driver's parts share.
 pub(crate) struct RabbitShared {
@@ -258,7 +257,7 @@ impl Driver for RabbitDriver {
             sub,
             shared: self.shared.clone(),
             publisher: self.publisher.clone(),
-            recent: VecDeque::new(),
+            recent: RecentIds::default(),
         }))
     }
 

@@ -5,7 +5,6 @@
 //! the listener goes on; a malformed call whose reply queue is known gets a
 //! failure reply, so its caller does not wait for its timeout.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +23,7 @@ use crate::link::error;
 use crate::publisher::Publisher;
 use crate::replier::Replier;
 use crate::subscription::Subscription;
-use crate::wire;
+use crate::wire::{self, RecentIds};
 
 /// Settles one message, and for calls sends the reply and keep-alives.
 struct Handle {
@@ -100,14 +99,12 @@ impl MessageHandle for Handle {
     }
 }
 
-const RECENT_IDS: usize = 64;
-
 /// An RPC server's listener.
 pub(crate) struct RpcListener {
     pub sub: Subscription,
     pub shared: Arc<RabbitShared>,
     pub publisher: Arc<Publisher>,
-    pub recent: VecDeque<String>,
+    pub recent: RecentIds,
 }
 
 impl RpcListener {
@@ -121,18 +118,6 @@ impl RpcListener {
             mandatory: opts.direct_mandatory_flag,
             patience: Duration::from_secs(opts.missing_consumer_retry_timeout()),
         })
-    }
-
-    fn is_duplicate(&mut self, unique_id: Option<&String>) -> bool {
-        let Some(id) = unique_id else { return false };
-        if self.recent.contains(id) {
-            return true;
-        }
-        if self.recent.len() == RECENT_IDS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(id.clone());
-        false
     }
 }
 
@@ -150,7 +135,7 @@ impl Listener<IncomingRequest> for RpcListener {
                     continue;
                 }
             };
-            if self.is_duplicate(u.unique_id.as_ref()) {
+            if self.recent.seen_before(u.unique_id.as_deref()) {
                 tracing::warn!(unique_id = u.unique_id, "ignoring a duplicate request");
                 let _ = handle(None).acknowledge().await;
                 continue;

@@ -6,7 +6,7 @@
 //! neither result nor end is a call-monitor keep-alive. Duplicates (same
 //! `_unique_id`) are dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::link::{error, Link};
 use crate::lock;
 use crate::topology::{declare, Declared, Topology};
-use crate::wire::{self, ReplyPart};
+use crate::wire::{self, RecentIds, ReplyPart};
 
 struct Waiter {
     events: mpsc::UnboundedSender<ReplyEvent>,
@@ -30,10 +30,8 @@ struct Waiter {
 #[derive(Default)]
 struct Table {
     waiters: HashMap<String, Waiter>,
-    recent: VecDeque<String>,
+    recent: RecentIds,
 }
-
-const RECENT_IDS: usize = 64;
 
 /// The reply queue and the calls waiting on it.
 pub(crate) struct Replies {
@@ -256,15 +254,9 @@ fn route(table: &Mutex<Table>, headers: Option<&lapin::types::FieldTable>, data:
     };
     let part = wire::reply(&unpacked.body);
     let mut t = lock(table);
-    if let Some(id) = unpacked.unique_id {
-        if t.recent.contains(&id) {
-            tracing::debug!(msg_id, "dropping a duplicate reply");
-            return;
-        }
-        if t.recent.len() == RECENT_IDS {
-            t.recent.pop_front();
-        }
-        t.recent.push_back(id);
+    if t.recent.seen_before(unpacked.unique_id.as_deref()) {
+        tracing::debug!(msg_id, "dropping a duplicate reply");
+        return;
     }
     let Some(waiter) = t.waiters.get_mut(&msg_id) else {
         tracing::debug!(msg_id, "no caller waits for this reply (timed out or gone)");

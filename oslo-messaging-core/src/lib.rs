@@ -34,6 +34,7 @@ pub mod transport;
 pub mod transport_url;
 pub mod version;
 pub mod versioned_object;
+pub mod wire;
 
 pub use error::{MessagingError, Result};
 pub use failure::RemoteFailure;

@@ -189,17 +189,13 @@ fn malformed_bodies_say_what_is_wrong() {
 }
 
 #[test]
-fn properties_match_kombu() {
-    let p = properties(Some(Duration::from_secs(30)));
-    assert_eq!(
-        p.content_type().as_ref().map(|s| s.as_str()),
-        Some("application/json")
-    );
-    assert_eq!(
-        p.content_encoding().as_ref().map(|s| s.as_str()),
-        Some("utf-8")
-    );
-    assert_eq!(*p.delivery_mode(), Some(2));
-    assert_eq!(p.expiration().as_ref().map(|s| s.as_str()), Some("30000"));
-    assert!(properties(None).expiration().is_none());
+fn a_unique_id_is_a_duplicate_within_the_window_only() {
+    let mut recent = RecentIds::default();
+    assert!(!recent.seen_before(None) && !recent.seen_before(None));
+    assert!(!recent.seen_before(Some("a")));
+    assert!(recent.seen_before(Some("a")));
+    for n in 0..RECENT_IDS {
+        assert!(!recent.seen_before(Some(&n.to_string())));
+    }
+    assert!(!recent.seen_before(Some("a")), "forgotten past the window");
 }
