@@ -9,8 +9,8 @@ use oslo_messaging_core::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
     SendOptions,
 };
-use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
-use oslo_messaging_core::{MessagingError, Result, Target};
+use oslo_messaging_core::message::{Context, NotificationFormat, Priority, RpcMessage};
+use oslo_messaging_core::{address, MessagingError, Result, Target};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -99,16 +99,13 @@ impl Driver for FakeDriver {
         };
         let exchange = self.exchange(target);
         if target.fanout {
-            let delivered = self
-                .broker
-                .rpc()
-                .publish(&format!("{topic}_fanout"), "", delivery);
+            let delivered =
+                self.broker
+                    .rpc()
+                    .publish(&address::fanout_exchange(topic), "", delivery);
             tracing::trace!(topic, delivered, "fanout cast");
         } else {
-            let key = match target.server.as_deref() {
-                Some(server) => format!("{topic}.{server}"),
-                None => topic.to_owned(),
-            };
+            let key = address::request_routing_key(topic, target);
             let mut router = self.broker.rpc();
             if options.at_least_once {
                 if router.publish(exchange, &key, delivery) == 0 {
@@ -156,9 +153,9 @@ impl Driver for FakeDriver {
         let topic = target.require_topic("listen")?;
         let server = target.server.as_deref().unwrap_or_default();
         let exchange = self.exchange(target);
-        let server_queue = format!("{topic}.{server}");
-        let fanout_exchange = format!("{topic}_fanout");
-        let fanout_queue = format!("{topic}_fanout_{}", uuid::Uuid::new_v4().simple());
+        let server_queue = address::server_queue(topic, server);
+        let fanout_exchange = address::fanout_exchange(topic);
+        let fanout_queue = address::fanout_queue(topic, &uuid::Uuid::new_v4().simple().to_string());
         let queues = {
             let mut router = self.broker.rpc();
             vec![
@@ -177,7 +174,7 @@ impl Driver for FakeDriver {
 
     async fn listen_for_notifications(
         &self,
-        targets_and_priorities: &[(Target, String)],
+        targets_and_priorities: &[(Target, Priority)],
         pool: Option<&str>,
     ) -> Result<Box<dyn Listener<IncomingNotification>>> {
         let mut queues = Vec::new();
@@ -185,7 +182,7 @@ impl Driver for FakeDriver {
             let mut router = self.broker.notify();
             for (target, priority) in targets_and_priorities {
                 let topic = target.require_topic("listen for notifications")?;
-                let key = format!("{topic}.{priority}");
+                let key = address::notification_topic(topic, *priority);
                 let q = router.declare_bound(self.exchange(target), &key, pool.unwrap_or(&key));
                 if !queues.iter().any(|known| Arc::ptr_eq(known, &q)) {
                     queues.push(q);

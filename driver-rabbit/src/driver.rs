@@ -9,8 +9,8 @@ use oslo_messaging_core::driver::{
     SendOptions,
 };
 use oslo_messaging_core::health::Health;
-use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
-use oslo_messaging_core::{Result, Target, TransportUrl};
+use oslo_messaging_core::message::{Context, NotificationFormat, Priority, RpcMessage};
+use oslo_messaging_core::{address, Result, Target, TransportUrl};
 use serde_json::{Map, Value};
 
 use crate::consumers::Registry;
@@ -174,10 +174,7 @@ impl Driver for RabbitDriver {
             fanout_name = t.fanout_exchange(topic).name;
             (fanout_name.as_str(), "", None, false)
         } else {
-            server_key = match target.server.as_deref() {
-                Some(server) => format!("{topic}.{server}"),
-                None => topic.to_owned(),
-            };
+            server_key = address::request_routing_key(topic, target);
             (
                 self.exchange(target),
                 server_key.as_str(),
@@ -249,7 +246,7 @@ impl Driver for RabbitDriver {
         };
         let queues = [
             t.rpc_queue(exchange, topic),
-            t.rpc_queue(exchange, &format!("{topic}.{server}")),
+            t.rpc_queue(exchange, &address::server_queue(topic, server)),
             fanout,
         ];
         let sub = Subscription::open(&self.shared, queues.to_vec(), own).await?;
@@ -263,13 +260,13 @@ impl Driver for RabbitDriver {
 
     async fn listen_for_notifications(
         &self,
-        targets_and_priorities: &[(Target, String)],
+        targets_and_priorities: &[(Target, Priority)],
         pool: Option<&str>,
     ) -> Result<Box<dyn Listener<IncomingNotification>>> {
         let mut queues = Vec::new();
         for (target, priority) in targets_and_priorities {
             let topic = target.require_topic("listen for notifications")?;
-            let key = format!("{topic}.{priority}");
+            let key = address::notification_topic(topic, *priority);
             queues.push(self.shared.topology.notification_queue(
                 self.exchange(target),
                 pool.unwrap_or(&key),

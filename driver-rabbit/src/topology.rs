@@ -34,7 +34,7 @@ use lapin::{Channel, Connection, ExchangeKind};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
-use oslo_messaging_core::Result;
+use oslo_messaging_core::{address, Result};
 
 use crate::link::error;
 use crate::lock;
@@ -130,7 +130,7 @@ impl Topology {
     /// `<topic>_fanout`.
     pub fn fanout_exchange(&self, topic: &str) -> ExchangeSpec {
         ExchangeSpec {
-            name: format!("{topic}_fanout"),
+            name: address::fanout_exchange(topic),
             fanout: true,
             durable: self.opts.rabbit_transient_quorum_queue,
             auto_delete: true,
@@ -177,7 +177,7 @@ impl Topology {
                 arguments.insert("x-max-age".into(), string(&format!("{ttl}s")));
             }
             return Ok(QueueSpec {
-                name: format!("{topic}_fanout"),
+                name: address::fanout_stream(topic),
                 durable: true,
                 auto_delete: false,
                 arguments,
@@ -186,7 +186,7 @@ impl Topology {
             });
         }
         Ok(QueueSpec {
-            name: format!("{topic}_fanout_{}", self.unique_name()?),
+            name: address::fanout_queue(topic, &self.unique_name()?),
             durable: self.opts.rabbit_transient_quorum_queue,
             auto_delete: false,
             arguments: self.queue_arguments(Kind::Transient),

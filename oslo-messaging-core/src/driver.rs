@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::error::{MessagingError, Result};
-use crate::message::{Context, NotificationFormat, ReplyResult, RpcMessage};
+use crate::message::{Context, NotificationFormat, Priority, ReplyResult, RpcMessage};
 use crate::target::Target;
 
 /// How many times a send is retried on connection failure.
@@ -174,7 +174,12 @@ pub trait Driver: Send + Sync + 'static {
         options: SendOptions,
     ) -> Result<Option<PendingReply>>;
 
-    /// Send a notification; `target.topic` is `<topic>.<priority>`.
+    /// Send a notification; `target.topic` is `<topic>.<priority>`
+    /// ([`crate::address::notification_topic`]). The driver first declares
+    /// the default queue of that name, bound by that key (oslo.messaging's
+    /// notifier does), so that a notification sent before any listener
+    /// started is kept for the first one (conformance case
+    /// `notify_sent_before_any_listener_is_kept`).
     ///
     /// # Errors
     /// Delivery and connection failures.
@@ -200,7 +205,7 @@ pub trait Driver: Send + Sync + 'static {
     /// Connection failures; an invalid target.
     async fn listen_for_notifications(
         &self,
-        targets_and_priorities: &[(Target, String)],
+        targets_and_priorities: &[(Target, Priority)],
         pool: Option<&str>,
     ) -> Result<Box<dyn Listener<IncomingNotification>>>;
 

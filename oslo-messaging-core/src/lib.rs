@@ -14,6 +14,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as oslo_messaging_core;
 
+pub mod address;
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;

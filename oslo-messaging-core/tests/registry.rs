@@ -8,7 +8,7 @@ use oslo_messaging_core::driver::{
     Driver, IncomingNotification, IncomingRequest, Listener, PendingReply, Retry, SendMode,
     SendOptions,
 };
-use oslo_messaging_core::message::{Context, NotificationFormat, RpcMessage};
+use oslo_messaging_core::message::{Context, NotificationFormat, Priority, RpcMessage};
 use oslo_messaging_core::{MessagingError, Result, Target, Transport, TransportUrl};
 use serde_json::{Map, Value};
 
@@ -53,7 +53,7 @@ impl Driver for Dummy {
     }
     async fn listen_for_notifications(
         &self,
-        _: &[(Target, String)],
+        _: &[(Target, Priority)],
         _: Option<&str>,
     ) -> Result<Box<dyn Listener<IncomingNotification>>> {
         Err(MessagingError::Unsupported {

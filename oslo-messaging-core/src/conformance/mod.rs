@@ -153,6 +153,7 @@ macro_rules! conformance_suite {
             notify::notify_test_driver_records,
             notify::notify_routing_driver_routes_per_rules,
             notify::notify_malformed_notification_is_dropped,
+            notify::notify_sent_before_any_listener_is_kept,
         );
     };
 }

@@ -113,7 +113,7 @@ impl NotifierDriver for MessagingDriver {
     ) -> Result<()> {
         let mut first = None;
         for topic in topics {
-            let target = Target::topic(format!("{topic}.{priority}"));
+            let target = Target::topic(crate::address::notification_topic(topic, priority));
             let sent = self
                 .transport
                 .driver()

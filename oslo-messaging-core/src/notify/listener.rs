@@ -9,6 +9,7 @@ use super::dispatcher::NotifyDispatcher;
 use super::endpoint::NotificationEndpoint;
 use crate::driver::IncomingNotification;
 use crate::error::{MessagingError, Result};
+use crate::message::Priority;
 use crate::rpc::server::{ExecutorChoice, DEFAULT_EXECUTOR};
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::server_loop::{Batching, Process, ServerLoop};
@@ -51,7 +52,7 @@ use crate::transport::Transport;
 /// ```
 pub struct NotificationListener {
     transport: Transport,
-    subscriptions: Vec<(Target, String)>,
+    subscriptions: Vec<(Target, Priority)>,
     pool: Option<String>,
     batching: Batching,
     is_batch: bool,
@@ -97,7 +98,7 @@ impl NotificationListener {
     }
 
     /// The `(target, priority)` pairs it subscribes to.
-    pub fn subscriptions(&self) -> &[(Target, String)] {
+    pub fn subscriptions(&self) -> &[(Target, Priority)] {
         &self.subscriptions
     }
 
@@ -263,11 +264,7 @@ impl NotificationListenerBuilder {
         let subscriptions = self
             .targets
             .iter()
-            .flat_map(|t| {
-                priorities
-                    .iter()
-                    .map(move |p| (t.clone(), p.as_str().to_owned()))
-            })
+            .flat_map(|t| priorities.iter().map(move |p| (t.clone(), *p)))
             .collect();
         Ok(NotificationListener {
             transport: self.transport,

@@ -10,7 +10,7 @@ use crate::driver::{
     SendOptions,
 };
 use crate::error::{MessagingError, Result};
-use crate::message::{Context, NotificationFormat, RpcMessage};
+use crate::message::{Context, NotificationFormat, Priority, RpcMessage};
 use crate::target::Target;
 use crate::transport::Transport;
 
@@ -67,7 +67,7 @@ macro_rules! impl_driver {
             }
             async fn listen_for_notifications(
                 &self,
-                _: &[(Target, String)],
+                _: &[(Target, Priority)],
                 _: Option<&str>,
             ) -> Result<Box<dyn Listener<IncomingNotification>>> {
                 Err(unsupported("listen_for_notifications"))

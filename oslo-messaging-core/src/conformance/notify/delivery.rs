@@ -334,3 +334,29 @@ pub async fn notify_malformed_notification_is_dropped(h: &Harness) {
     assert!(l.is_running().await);
     shutdown(&l).await;
 }
+
+/// The driver contract: sending a notification declares its default queue
+/// `<topic>.<priority>` (as oslo.messaging's notifier does), so what is
+/// sent before any listener starts waits there and the first listener
+/// (without a pool) gets it.
+pub async fn notify_sent_before_any_listener_is_kept(h: &Harness) {
+    let t = h.transport().await;
+    let topic = h.unique("notify_early");
+    let n = notifier(&t, "messagingv2", &topic, "conformance.host1");
+    n.notify_checked(
+        &ctx(json!({"user": "alice"})),
+        Priority::Warn,
+        "compute.early",
+        json!({"n": 1}),
+    )
+    .await
+    .expect("sent and confirmed");
+    let (tx, mut rx) = unbounded_channel();
+    let l = listen(&t, &topic, vec![recorder("all", &tx).build()], |b| b).await;
+    let got = recv_n(h, &mut rx, 1, "the notification sent before listening").await;
+    assert_eq!(
+        (got[0].1.priority, got[0].1.event_type.as_str()),
+        (Priority::Warn, "compute.early")
+    );
+    shutdown(&l).await;
+}
