@@ -729,12 +729,7 @@ impl Rig {
     }
 
     async fn stop(self) {
-        within("listener stop", self.listener.stop())
-            .await
-            .expect("stop");
-        within("listener wait", self.listener.wait())
-            .await
-            .expect("wait");
+        support::stop_listener(&self.listener).await;
         within("server stop", self.server.stop())
             .await
             .expect("stop");
@@ -913,12 +908,7 @@ async fn blocked_broker_holds_publishers_not_consumers() {
         .expect("task")
         .expect("confirmed after the alarm");
     assert_eq!(within("the last one", received.recv()).await, Some(QUEUED));
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
+    support::stop_listener(&listener).await;
     producer_side.driver.cleanup().await;
     consumer_side.driver.cleanup().await;
 }
@@ -1132,12 +1122,7 @@ async fn consumer_timeout_is_survived_by_the_listener() {
             .is_some_and(|e| e.contains("PRECONDITION_FAILED") && e.contains("timed out")),
         "{health:?}"
     );
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
+    support::stop_listener(&listener).await;
     sender.driver.cleanup().await;
     side.driver.cleanup().await;
 }

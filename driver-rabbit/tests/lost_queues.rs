@@ -213,8 +213,7 @@ async fn deleted_notification_queues_are_declared_again() {
         }
     }
     for l in &listeners {
-        within("listener stop", l.stop()).await.expect("stop");
-        within("listener wait", l.wait()).await.expect("wait");
+        support::stop_listener(l).await;
     }
     side.clean_up(&exchange).await;
 }

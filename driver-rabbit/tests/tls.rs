@@ -169,12 +169,7 @@ async fn tls_end_to_end() {
         !flags.is_empty() && flags.iter().all(|f| *f == "true"),
         "every connection is TLS: {ssl_column}"
     );
-    within("listener stop", listener.stop())
-        .await
-        .expect("stop");
-    within("listener wait", listener.wait())
-        .await
-        .expect("wait");
+    support::stop_listener(&listener).await;
     stop(&server).await;
     client_t.cleanup().await;
     server_t.cleanup().await;

@@ -122,6 +122,16 @@ pub async fn stop(server: &RpcServer) {
     within("server wait", server.wait()).await.expect("wait");
 }
 
+/// Stops `listener` and waits for what it was handling.
+pub async fn stop_listener(listener: &oslo_messaging_core::NotificationListener) {
+    within("listener stop", listener.stop())
+        .await
+        .expect("stop");
+    within("listener wait", listener.wait())
+        .await
+        .expect("wait");
+}
+
 /// Deletes `queues` and `exchanges` on the main broker.
 pub async fn delete_on_main(queues: &[String], exchanges: &[String]) {
     let url = TransportUrl::parse(MAIN_URL).expect("url");
