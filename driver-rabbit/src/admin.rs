@@ -4,7 +4,10 @@
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::{Result, TransportUrl};
 
-use crate::link::{error, Endpoints, IoRuntime, Link};
+use crate::endpoints::Endpoints;
+use crate::io_runtime::IoRuntime;
+use crate::lapin_error::error;
+use crate::link::Link;
 use crate::options::RabbitOptions;
 
 /// Deletes `queues` and then `exchanges` on the broker of `url` (with the

@@ -14,28 +14,18 @@ use oslo_messaging_core::{address, Result, Target, TransportUrl};
 use serde_json::{Map, Value};
 
 use crate::consumers::Registry;
-use crate::link::{Endpoints, IoRuntime, Link};
+use crate::endpoints::Endpoints;
+use crate::io_runtime::IoRuntime;
+use crate::link::Link;
 use crate::listener::{NotifyListener, RpcListener};
 use crate::options::RabbitOptions;
 use crate::publisher::{Declare, Outgoing, Publisher};
-use crate::replier::Confirms;
-use crate::reply::Replies;
+use crate::reply_queue::Replies;
+use crate::reply_sender::Confirms;
+use crate::shared::RabbitShared;
 use crate::subscription::Subscription;
 use crate::topology::{Declared, Topology};
 use crate::wire::{self, CallInfo, RecentIds};
-
-/// What the driver's parts share.
-pub(crate) struct RabbitShared {
-    pub opts: RabbitOptions,
-    pub topology: Topology,
-    pub io: tokio::runtime::Handle,
-    pub consume_link: Arc<Link>,
-    pub declared: Arc<Declared>,
-    /// Checks the confirms of replies.
-    pub confirms: Confirms,
-    /// The running subscriptions' health.
-    pub consumers: Registry,
-}
 
 /// The RabbitMQ driver, wire-compatible with Python oslo.messaging.
 ///

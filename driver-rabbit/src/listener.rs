@@ -18,10 +18,10 @@ use oslo_messaging_core::driver::{IncomingNotification, IncomingRequest, Listene
 use oslo_messaging_core::message::ReplyResult;
 use oslo_messaging_core::{RemoteFailure, Result};
 
-use crate::driver::RabbitShared;
-use crate::link::error;
+use crate::lapin_error::error;
 use crate::publisher::Publisher;
-use crate::replier::Replier;
+use crate::reply_sender::Replier;
+use crate::shared::RabbitShared;
 use crate::subscription::Subscription;
 use crate::wire::{self, RecentIds};
 

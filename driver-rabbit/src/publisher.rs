@@ -29,7 +29,8 @@ use oslo_messaging_core::{MessagingError, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::compression::Codec;
-use crate::link::{error, Link};
+use crate::lapin_error::error;
+use crate::link::Link;
 use crate::lock;
 use crate::options::RabbitOptions;
 use crate::topology::{declare, Declared, ExchangeSpec, QueueSpec};

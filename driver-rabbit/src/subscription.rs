@@ -34,8 +34,9 @@ use oslo_messaging_core::Result;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::consumers::Tracked;
-use crate::driver::RabbitShared;
-use crate::link::{error, retry_delay};
+use crate::lapin_error::error;
+use crate::link::retry_delay;
+use crate::shared::RabbitShared;
 use crate::topology::{declare, QueueSpec, StreamOffset};
 
 /// A delivery and the channel it came on (acks go back on that channel).

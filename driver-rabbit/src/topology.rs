@@ -36,7 +36,7 @@ use std::sync::Mutex;
 
 use oslo_messaging_core::{address, Result};
 
-use crate::link::error;
+use crate::lapin_error::error;
 use crate::lock;
 use crate::options::RabbitOptions;
 use crate::queue_manager::QueueManager;

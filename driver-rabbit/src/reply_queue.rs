@@ -17,7 +17,8 @@ use oslo_messaging_core::{MessagingError, Result};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::link::{error, Link};
+use crate::lapin_error::error;
+use crate::link::Link;
 use crate::lock;
 use crate::topology::{declare, Declared, Topology};
 use crate::wire::{self, RecentIds, ReplyPart};
