@@ -11,7 +11,7 @@
 //! confirms, since the reply proves delivery and the call's timeout covers
 //! a loss (one broker round trip less per call), unless the call asks for
 //! `at_least_once`. A reply's confirm is checked later, off the server's
-//! path ([`Publisher::publish_confirm_later`], `crate::replier`).
+//! path ([`Publisher::publish_confirm_later`], `crate::reply_sender`).
 //!
 //! The pool keeps at most `rpc_conn_pool_size` channels; idle channels
 //! above `conn_pool_min_size` are closed after `conn_pool_ttl` seconds.
