@@ -24,15 +24,13 @@ mod endpoint;
 mod filter;
 mod fnmatch;
 mod listener;
-mod log;
 pub(crate) mod notification;
 mod notifier;
-pub mod routing;
-mod test_driver;
 #[cfg(test)]
 mod test_support;
 
 pub use api::{NotifySend, NotifySendExt};
+pub use drivers::{routing, RoutingDriver};
 pub use drivers::{
     LogDriver, MessagingDriver, NoopDriver, NotifierDriver, RecordedNotification,
     TestNotifierDriver, DRIVER_NAMES,
@@ -45,7 +43,6 @@ pub use filter::{NotificationFilter, NotificationFilterBuilder};
 pub use listener::{NotificationListener, NotificationListenerBuilder};
 pub use notification::{Notification, NotificationMetadata};
 pub use notifier::{Notifier, NotifierBuilder};
-pub use routing::RoutingDriver;
 
 #[cfg(feature = "mock")]
 pub use api::MockNotifySend;

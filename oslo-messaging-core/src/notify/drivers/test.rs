@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::drivers::NotifierDriver;
+use super::NotifierDriver;
 use crate::driver::Retry;
 use crate::error::Result;
 use crate::message::{Context, Priority};
@@ -27,7 +27,7 @@ pub struct RecordedNotification {
 
 /// `test`: keeps notifications in memory for assertions. Clones share one
 /// record. Construct your own and pass it with
-/// [`NotifierBuilder::driver_instance`](super::NotifierBuilder::driver_instance),
+/// [`NotifierBuilder::driver_instance`](crate::notify::NotifierBuilder::driver_instance),
 /// or use the driver name `"test"`, which records into the process-wide
 /// [`TestNotifierDriver::global`] (shared by every test of the process:
 /// select your records, e.g. by a unique event type).

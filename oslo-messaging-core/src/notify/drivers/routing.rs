@@ -35,11 +35,11 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::drivers::{by_name, NotifierDriver};
-use super::fnmatch::glob;
+use super::{by_name, NotifierDriver};
 use crate::driver::Retry;
 use crate::error::{MessagingError, Result};
 use crate::message::{Context, Priority};
+use crate::notify::fnmatch::glob;
 use crate::transport::Transport;
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,7 +215,7 @@ mod tests {
     use super::*;
 
     fn transport() -> Transport {
-        use super::super::test_support::{transport_on, NullDriver};
+        use crate::notify::test_support::{transport_on, NullDriver};
         transport_on(NullDriver)
     }
 

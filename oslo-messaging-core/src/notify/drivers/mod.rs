@@ -3,7 +3,7 @@
 //! `[oslo_messaging_notifications] driver` option (see [`DRIVER_NAMES`]),
 //! or given as instances. The drivers themselves: [`MessagingDriver`],
 //! [`LogDriver`], [`NoopDriver`], [`TestNotifierDriver`] and
-//! [`RoutingDriver`](super::RoutingDriver).
+//! [`RoutingDriver`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ pub trait NotifierDriver: Send + Sync {
 ///
 /// # Errors
 /// [`MessagingError::InvalidOption`] for an unknown name, listing the valid
-/// ones; for `routing`, the errors of [`RoutingDriver::from_file`](super::RoutingDriver::from_file).
+/// ones; for `routing`, the errors of [`RoutingDriver::from_file`](RoutingDriver::from_file).
 pub(crate) fn by_name(
     name: &str,
     transport: &Transport,
@@ -67,7 +67,7 @@ pub(crate) fn by_name(
                     "the routing driver needs a routing_config file".into(),
                 )
             })?;
-            Arc::new(super::RoutingDriver::from_file(path, transport)?)
+            Arc::new(RoutingDriver::from_file(path, transport)?)
         }
         other => {
             return Err(MessagingError::invalid_option(
@@ -149,8 +149,13 @@ impl NotifierDriver for NoopDriver {
     }
 }
 
-pub use super::log::LogDriver;
-pub use super::test_driver::{RecordedNotification, TestNotifierDriver};
+mod log;
+pub mod routing;
+mod test;
+
+pub use log::LogDriver;
+pub use routing::RoutingDriver;
+pub use test::{RecordedNotification, TestNotifierDriver};
 
 #[cfg(test)]
 mod tests {

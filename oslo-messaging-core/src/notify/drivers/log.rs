@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::drivers::NotifierDriver;
+use super::NotifierDriver;
 use crate::driver::Retry;
 use crate::error::Result;
 use crate::message::{Context, Priority};
