@@ -223,8 +223,7 @@ impl RpcClient {
         method: &str,
         args: Value,
     ) -> Result<Value> {
-        let target = &self.target;
-        target.check_call()?;
+        self.target.check_call()?;
         let (ctx, message) = self.build(asked, context, method, args)?;
         let timeout = self
             .timeout
@@ -239,10 +238,10 @@ impl RpcClient {
             timeout,
             call_monitor_timeout: self.call_monitor_timeout,
         };
-        let send = self
-            .transport
-            .driver()
-            .send(target, &ctx, message, mode, self.send_options());
+        let send =
+            self.transport
+                .driver()
+                .send(&self.target, &ctx, message, mode, self.send_options());
         let pending = tokio::time::timeout_at(deadline, send)
             .await
             .map_err(|_| timed_out())??;
@@ -290,12 +289,17 @@ impl RpcClient {
         method: &str,
         args: Value,
     ) -> Result<()> {
-        let target = &self.target;
-        target.check_cast()?;
+        self.target.check_cast()?;
         let (ctx, message) = self.build(asked, context, method, args)?;
         self.transport
             .driver()
-            .send(target, &ctx, message, SendMode::Cast, self.send_options())
+            .send(
+                &self.target,
+                &ctx,
+                message,
+                SendMode::Cast,
+                self.send_options(),
+            )
             .await
             .map(drop)
     }
@@ -320,16 +324,6 @@ struct Asked<'a> {
     version: Option<&'a str>,
 }
 
-impl RpcClient {
-    /// What the client's target asks for.
-    fn asked(&self) -> Asked<'_> {
-        Asked {
-            namespace: self.target.namespace.as_deref(),
-            version: self.target.version.as_deref(),
-        }
-    }
-}
-
 /// What a typed request asks for, its method and its arguments.
 fn split(request: Request) -> (Asked<'static>, &'static str, Value) {
     let asked = Asked {
@@ -340,6 +334,14 @@ fn split(request: Request) -> (Asked<'static>, &'static str, Value) {
 }
 
 impl RpcClient {
+    /// What the client's target asks for.
+    fn asked(&self) -> Asked<'_> {
+        Asked {
+            namespace: self.target.namespace.as_deref(),
+            version: self.target.version.as_deref(),
+        }
+    }
+
     /// [`RpcSend::call_request`] without the box `async_trait` puts the
     /// future in (what a generated client calls on an `RpcClient`).
     pub(crate) async fn call_typed(&self, context: &Context, request: Request) -> Result<Value> {
