@@ -5,7 +5,6 @@
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::config::Config;
 use crate::conformance::{context, within, Harness};
 use crate::error::MessagingError;
 use crate::message::Context;
@@ -142,11 +141,7 @@ fn remote(e: &MessagingError) -> (String, String) {
 /// method under its wire name, the context, and ping beside it.
 pub async fn interface_client_calls_trait_server(h: &Harness) {
     let topic = h.unique("topic");
-    let config = Config::builder()
-        .set("DEFAULT", "rpc_ping_enabled", "true")
-        .build()
-        .expect("config");
-    let t = h.transport_with(&config).await;
+    let t = h.transport_with_ping().await;
     let (server, mut casts) = serve(h, &t, &topic).await;
     let rpc = RpcClient::new(&t, Target::topic(&topic));
     let calc = CalculatorClient::new(rpc.clone());

@@ -95,6 +95,16 @@ impl Harness {
         (self.make)(config.clone()).await
     }
 
+    /// A transport on the driver under test with `rpc_ping_enabled`, so
+    /// that its servers answer `oslo_rpc_server_ping`.
+    pub async fn transport_with_ping(&self) -> Transport {
+        let config = Config::builder()
+            .set("DEFAULT", "rpc_ping_enabled", "true")
+            .build()
+            .expect("config");
+        self.transport_with(&config).await
+    }
+
     /// A name no other case uses (for topics, exchanges, pools, servers).
     pub fn unique(&self, what: &str) -> String {
         let n = UNIQUE.fetch_add(1, Ordering::Relaxed);

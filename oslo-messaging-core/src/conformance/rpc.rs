@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::config::Config;
 use crate::conformance::{context, test_endpoint, within, Harness, ProbeHandles};
 use crate::error::MessagingError;
 use crate::rpc::{AccessPolicy, Endpoint, RpcClient, RpcSendExt, RpcServer, PING_METHOD};
@@ -537,11 +536,7 @@ pub async fn version_cap_is_enforced(h: &Harness) {
 /// `oslo_rpc_server_ping` answers "pong" only when `rpc_ping_enabled` is set.
 pub async fn ping_endpoint_answers_when_enabled(h: &Harness) {
     let topic = h.unique("topic");
-    let config = Config::builder()
-        .set("DEFAULT", "rpc_ping_enabled", "true")
-        .build()
-        .expect("config");
-    let t = h.transport_with(&config).await;
+    let t = h.transport_with_ping().await;
     let s = serve(h, &t, Target::server(&topic, "s1"), "async").await;
     let client = RpcClient::new(&t, Target::topic(&topic));
     let v = within(
