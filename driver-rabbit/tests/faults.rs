@@ -260,19 +260,22 @@ async fn publish_raw_compressed(queue: &str, bodies: &[(Vec<u8>, Option<&str>)])
     let _ = connection.close(200, "done".into()).await;
 }
 
-/// `messages` and `messages_unacknowledged` of a queue on the main broker.
-fn queue_depth(queue: &str) -> (u64, u64) {
+/// `rabbitmqctl list_queues name <columns>` on the main broker, one queue a
+/// line (listing does not count as a use of a queue, as a passive declare
+/// does).
+fn list_queues(columns: &[&str]) -> String {
     let out = std::process::Command::new("rabbitmqctl")
-        .args([
-            "-q",
-            "list_queues",
-            "name",
-            "messages",
-            "messages_unacknowledged",
-        ])
+        .args(["-q", "list_queues", "name"])
+        .args(columns)
         .output()
         .expect("rabbitmqctl");
-    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "rabbitmqctl: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `messages` and `messages_unacknowledged` of a queue on the main broker.
+fn queue_depth(queue: &str) -> (u64, u64) {
+    let text = list_queues(&["messages", "messages_unacknowledged"]);
     text.lines()
         .find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -282,21 +285,12 @@ fn queue_depth(queue: &str) -> (u64, u64) {
         .unwrap_or_else(|| panic!("queue {queue} not listed: {text}"))
 }
 
-/// Whether the main broker lists `queue` (`rabbitmqctl list_queues`, which
-/// does not count as a use of the queue).
+/// Whether the main broker lists `queue`.
 async fn queue_listed(queue: &str) -> bool {
-    let out = tokio::task::spawn_blocking(|| {
-        std::process::Command::new("rabbitmqctl")
-            .args(["-q", "list_queues", "name"])
-            .output()
-    })
-    .await
-    .expect("task")
-    .expect("rabbitmqctl");
-    assert!(out.status.success(), "rabbitmqctl: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == queue)
+    let text = tokio::task::spawn_blocking(|| list_queues(&[]))
+        .await
+        .expect("task");
+    text.lines().any(|l| l.trim() == queue)
 }
 
 /// Scenario 6: bad messages on a server's queue are logged and dropped
