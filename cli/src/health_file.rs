@@ -57,11 +57,12 @@ pub struct HealthFile {
 impl HealthFile {
     /// A file's contents for `health`, written at `written_at` (Unix seconds).
     pub fn new(health: Health, written_at: f64) -> Self {
+        let problems = health.problems();
         HealthFile {
             written_at,
             pid: std::process::id(),
-            healthy: health.is_healthy(),
-            problems: health.problems(),
+            healthy: problems.is_empty(),
+            problems,
             connections: health.connections,
             consumers: health.consumers,
         }
