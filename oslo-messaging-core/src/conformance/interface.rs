@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::conformance::{context, within, Harness};
+use crate::conformance::{context, stop_server, within, Harness};
 use crate::error::MessagingError;
 use crate::message::Context;
 use crate::rpc::{Endpoint, EndpointError, NoArgs, RpcClient, RpcServer, PING_METHOD};
@@ -124,11 +124,6 @@ async fn serve(
     (server, casts)
 }
 
-async fn shutdown(h: &Harness, server: &RpcServer) {
-    within(h, "server stop", server.stop()).await.expect("stop");
-    within(h, "server wait", server.wait()).await.expect("wait");
-}
-
 fn remote(e: &MessagingError) -> (String, String) {
     match e.remote() {
         Some(f) => (f.class.clone(), f.message.clone()),
@@ -179,7 +174,7 @@ pub async fn interface_client_calls_trait_server(h: &Harness) {
         .await
         .expect("ping");
     assert_eq!(pong, json!("pong"));
-    shutdown(h, &server).await;
+    stop_server(h, &server).await;
 }
 
 /// Keyword arguments from any client (here plain requests, as a Python
@@ -241,7 +236,7 @@ pub async fn interface_binds_keyword_arguments_as_python(h: &Harness) {
         remote(&e),
         ("ZeroDivisionError".into(), "float division by zero".into())
     );
-    shutdown(h, &server).await;
+    stop_server(h, &server).await;
 }
 
 /// Each method asks for its own version: against a server whose
@@ -295,7 +290,7 @@ pub async fn interface_methods_ask_for_their_own_version(h: &Harness) {
         within(h, "add", capped.add(&ctx, 2, 2)).await.expect("1.0"),
         4
     );
-    shutdown(h, &server).await;
+    stop_server(h, &server).await;
 }
 
 /// Two major versions of one interface on one server: each client gets
@@ -338,5 +333,5 @@ pub async fn interface_major_versions_side_by_side(h: &Harness) {
         remote(&e).1,
         "Calculator.add() got an unexpected keyword argument 'c'"
     );
-    shutdown(h, &server).await;
+    stop_server(h, &server).await;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::conformance::{context, test_endpoint, within, Harness, ProbeHandles};
+use crate::conformance::{context, stop_server, test_endpoint, within, Harness, ProbeHandles};
 use crate::error::MessagingError;
 use crate::rpc::{AccessPolicy, Endpoint, RpcClient, RpcSendExt, RpcServer, PING_METHOD};
 use crate::target::Target;
@@ -31,12 +31,7 @@ async fn serve(h: &Harness, transport: &Transport, target: Target, executor: &st
 }
 
 async fn shutdown(h: &Harness, r: &Running) {
-    within(h, "server stop", r.server.stop())
-        .await
-        .expect("stop");
-    within(h, "server wait", r.server.wait())
-        .await
-        .expect("wait");
+    stop_server(h, &r.server).await;
 }
 
 fn remote_class(e: &MessagingError) -> &str {
@@ -382,8 +377,7 @@ pub async fn dispatch_by_namespace_and_version(h: &Harness) {
             "namespace {ns:?} version {version:?}"
         );
     }
-    within(h, "stop", server.stop()).await.expect("stop");
-    within(h, "wait", server.wait()).await.expect("wait");
+    stop_server(h, &server).await;
 }
 
 /// NoSuchMethod when an endpoint matched but lacks the method; UnsupportedVersion when none matched.
@@ -415,8 +409,7 @@ pub async fn no_such_method_and_unsupported_version(h: &Harness) {
             Some("oslo_messaging.rpc.dispatcher")
         );
     }
-    within(h, "stop", server.stop()).await.expect("stop");
-    within(h, "wait", server.wait()).await.expect("wait");
+    stop_server(h, &server).await;
 }
 
 /// The default access policy refuses methods starting with `_`; AllowAll lets them through.
@@ -440,8 +433,7 @@ pub async fn access_policy_refuses_private_methods(h: &Harness) {
     within(h, "start", open.start()).await.expect("start");
     let v = within(h, "call", client.call(&context("u"), "_secret", json!({}))).await;
     assert_eq!(v.expect("allowed"), json!("hidden"));
-    within(h, "stop", open.stop()).await.expect("stop");
-    within(h, "wait", open.wait()).await.expect("wait");
+    stop_server(h, &open).await;
 }
 
 /// Wrong argument names or types reach the caller as a TypeError naming the problem.
@@ -636,8 +628,7 @@ pub async fn server_lifecycle_misuse_is_an_error(h: &Harness) {
     )
     .await;
     assert_eq!(v.expect("serves after restart"), json!(8));
-    within(h, "stop", server.stop()).await.expect("stop");
-    within(h, "wait", server.wait()).await.expect("wait");
+    stop_server(h, &server).await;
     let e = RpcServer::builder(&t, Target::topic(&topic))
         .build()
         .expect_err("no server name");

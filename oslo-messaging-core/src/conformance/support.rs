@@ -21,6 +21,12 @@ pub async fn within<T>(h: &Harness, what: &str, fut: impl Future<Output = T>) ->
     }
 }
 
+/// Stops `server` and waits for the requests it was handling.
+pub async fn stop_server(h: &Harness, server: &crate::rpc::RpcServer) {
+    within(h, "server stop", server.stop()).await.expect("stop");
+    within(h, "server wait", server.wait()).await.expect("wait");
+}
+
 /// A request context with a user and a request id.
 pub fn context(user: &str) -> Context {
     let mut c = Map::new();
