@@ -152,11 +152,93 @@ pub trait Listener<M>: Send {
     async fn stop(&mut self);
 }
 
+/// One thing a driver may or may not do; see [`Capabilities`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// RPC: calls, casts (to a topic, a server, fanout) and RPC servers.
+    /// Without it, [`Driver::send`] and [`Driver::listen`] return
+    /// [`MessagingError::Unsupported`].
+    Rpc,
+    /// Notifications: sending, and listening with pools. Without it,
+    /// [`Driver::send_notification`] and
+    /// [`Driver::listen_for_notifications`] return
+    /// [`MessagingError::Unsupported`].
+    Notifications,
+    /// A notification listener may give a notification back for
+    /// redelivery (`allow_requeue`). Without it, building a listener with
+    /// `allow_requeue(true)` fails with [`MessagingError::Unsupported`].
+    Requeue,
+    /// A notification sent before any listener of its topic exists is kept
+    /// for the first listener ([`Driver::send_notification`] declares the
+    /// default queue). A behaviour, not an operation: a driver without it
+    /// (Kafka, as in Python) delivers to listeners what is sent after they
+    /// started.
+    RetainsNotificationsBeforeListeners,
+}
+
+impl Capability {
+    /// Every capability, in declaration order.
+    pub const ALL: [Capability; 4] = [
+        Capability::Rpc,
+        Capability::Notifications,
+        Capability::Requeue,
+        Capability::RetainsNotificationsBeforeListeners,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// The set of [`Capability`] values a driver claims. The conformance suite
+/// runs the cases of what a driver claims and checks that the operations
+/// it does not claim fail with [`MessagingError::Unsupported`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// Everything: what the RabbitMQ and fake drivers claim.
+    pub fn all() -> Self {
+        Capability::ALL.into_iter().fold(Self(0), Self::with)
+    }
+
+    /// Nothing.
+    pub fn none() -> Self {
+        Self(0)
+    }
+
+    /// This set and `capability`.
+    pub fn with(self, capability: Capability) -> Self {
+        Self(self.0 | capability.bit())
+    }
+
+    /// Whether `capability` is in the set.
+    pub fn supports(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+}
+
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(Capability::ALL.into_iter().filter(|c| self.supports(*c)))
+            .finish()
+    }
+}
+
 /// A transport implementation. See the module docs.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// Short name for errors and logs, e.g. `"rabbit"`.
     fn name(&self) -> &'static str;
+
+    /// What this driver supports (all of it unless it says otherwise). It
+    /// may depend on the driver's options (Kafka requeues only when it
+    /// commits after dispatch).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
 
     /// Send an RPC request. Returns the pending reply for [`SendMode::Call`],
     /// `None` for casts.

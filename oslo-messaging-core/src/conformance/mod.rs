@@ -9,7 +9,11 @@
 //! ```
 //!
 //! where `my_harness()` returns a [`Harness`] that builds transports on the
-//! driver under test. Cases isolate themselves with [`Harness::unique`]
+//! driver under test. Cases run by capability: those of a capability the
+//! driver does not claim ([`Driver::capabilities`]) are replaced by a check
+//! that the driver refuses it with `Unsupported` ([`unclaimed`]).
+//!
+//! [`Driver::capabilities`]: crate::driver::Driver::capabilities Cases isolate themselves with [`Harness::unique`]
 //! names, so they can share one broker and run in parallel.
 
 use std::future::Future;
@@ -25,6 +29,7 @@ pub mod interface;
 pub mod notify;
 pub mod rpc;
 mod support;
+pub mod unclaimed;
 
 pub use support::*;
 
@@ -105,6 +110,28 @@ impl Harness {
         self.transport_with(&config).await
     }
 
+    /// What the driver under test claims ([`Driver::capabilities`] of a
+    /// transport built with default options).
+    ///
+    /// [`Driver::capabilities`]: crate::driver::Driver::capabilities
+    pub async fn capabilities(&self) -> crate::driver::Capabilities {
+        self.transport().await.driver().capabilities()
+    }
+
+    /// Runs `case` when the driver claims `capability`; otherwise checks
+    /// that the driver refuses it ([`unclaimed::refuses`]).
+    pub async fn run_if_claimed(
+        &self,
+        capability: crate::driver::Capability,
+        case: impl Future<Output = ()>,
+    ) {
+        if self.capabilities().await.supports(capability) {
+            self.run(case).await;
+        } else {
+            self.run(unclaimed::refuses(self, capability)).await;
+        }
+    }
+
     /// A name no other case uses (for topics, exchanges, pools, servers).
     pub fn unique(&self, what: &str) -> String {
         let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
@@ -113,57 +140,60 @@ impl Harness {
 }
 
 /// Expands to one `#[tokio::test]` per conformance case, each calling the
-/// case with the harness `$harness` builds.
+/// case with the harness `$harness` builds. Each case is tagged with the
+/// [`Capability`](crate::driver::Capability) it needs: a driver that does
+/// not claim it is checked to refuse it instead
+/// ([`Harness::run_if_claimed`]).
 #[macro_export]
 macro_rules! conformance_suite {
     ($harness:expr) => {
         $crate::__conformance_cases!(
             $harness;
-            rpc::call_returns_result,
-            rpc::cast_is_delivered,
-            rpc::handled_requests_are_not_redelivered,
-            rpc::context_travels_with_request,
-            rpc::json_values_keep_exact_integers_and_key_order,
-            rpc::topic_queue_is_shared_round_robin,
-            rpc::server_queue_reaches_one_server,
-            rpc::fanout_cast_reaches_every_server,
-            rpc::call_to_nobody_times_out,
-            rpc::remote_error_carries_class_module_message,
-            rpc::dispatch_by_namespace_and_version,
-            rpc::no_such_method_and_unsupported_version,
-            rpc::access_policy_refuses_private_methods,
-            rpc::wrong_arguments_are_type_errors,
-            rpc::panic_becomes_remote_error_and_server_keeps_serving,
-            rpc::version_cap_is_enforced,
-            rpc::ping_endpoint_answers_when_enabled,
-            rpc::call_monitor_keeps_long_call_alive,
-            rpc::server_lifecycle_misuse_is_an_error,
-            rpc::stop_takes_no_new_requests_and_wait_drains,
-            rpc::blocking_method_runs_on_threading_executor,
-            rpc::inline_executor_keeps_order,
-            rpc::exchange_isolates_targets,
-            rpc::at_least_once_reports_unroutable_requests,
-            interface::interface_client_calls_trait_server,
-            interface::interface_binds_keyword_arguments_as_python,
-            interface::interface_methods_ask_for_their_own_version,
-            interface::interface_major_versions_side_by_side,
-            notify::notify_every_priority_arrives_with_fields,
-            notify::notify_v1_and_v2_formats_arrive,
-            notify::notify_payload_keeps_exact_integers_and_key_order,
-            notify::notify_multiple_topics_and_prepare,
-            notify::notify_filters_select_by_each_field,
-            notify::notify_requeue_honoured_when_allowed,
-            notify::notify_requeue_ignored_when_not_allowed,
-            notify::notify_pools_each_get_every_message,
-            notify::notify_listeners_in_one_pool_share_messages,
-            notify::notify_batch_size_reached_gives_one_batch,
-            notify::notify_batch_timeout_flushes_partial_batch,
-            notify::notify_listener_lifecycle_errors,
-            notify::notify_disabled_notifier_sends_nothing,
-            notify::notify_test_driver_records,
-            notify::notify_routing_driver_routes_per_rules,
-            notify::notify_malformed_notification_is_dropped,
-            notify::notify_sent_before_any_listener_is_kept,
+            Rpc: rpc::call_returns_result,
+            Rpc: rpc::cast_is_delivered,
+            Rpc: rpc::handled_requests_are_not_redelivered,
+            Rpc: rpc::context_travels_with_request,
+            Rpc: rpc::json_values_keep_exact_integers_and_key_order,
+            Rpc: rpc::topic_queue_is_shared_round_robin,
+            Rpc: rpc::server_queue_reaches_one_server,
+            Rpc: rpc::fanout_cast_reaches_every_server,
+            Rpc: rpc::call_to_nobody_times_out,
+            Rpc: rpc::remote_error_carries_class_module_message,
+            Rpc: rpc::dispatch_by_namespace_and_version,
+            Rpc: rpc::no_such_method_and_unsupported_version,
+            Rpc: rpc::access_policy_refuses_private_methods,
+            Rpc: rpc::wrong_arguments_are_type_errors,
+            Rpc: rpc::panic_becomes_remote_error_and_server_keeps_serving,
+            Rpc: rpc::version_cap_is_enforced,
+            Rpc: rpc::ping_endpoint_answers_when_enabled,
+            Rpc: rpc::call_monitor_keeps_long_call_alive,
+            Rpc: rpc::server_lifecycle_misuse_is_an_error,
+            Rpc: rpc::stop_takes_no_new_requests_and_wait_drains,
+            Rpc: rpc::blocking_method_runs_on_threading_executor,
+            Rpc: rpc::inline_executor_keeps_order,
+            Rpc: rpc::exchange_isolates_targets,
+            Rpc: rpc::at_least_once_reports_unroutable_requests,
+            Rpc: interface::interface_client_calls_trait_server,
+            Rpc: interface::interface_binds_keyword_arguments_as_python,
+            Rpc: interface::interface_methods_ask_for_their_own_version,
+            Rpc: interface::interface_major_versions_side_by_side,
+            Notifications: notify::notify_every_priority_arrives_with_fields,
+            Notifications: notify::notify_v1_and_v2_formats_arrive,
+            Notifications: notify::notify_payload_keeps_exact_integers_and_key_order,
+            Notifications: notify::notify_multiple_topics_and_prepare,
+            Notifications: notify::notify_filters_select_by_each_field,
+            Requeue: notify::notify_requeue_honoured_when_allowed,
+            Notifications: notify::notify_requeue_ignored_when_not_allowed,
+            Notifications: notify::notify_pools_each_get_every_message,
+            Notifications: notify::notify_listeners_in_one_pool_share_messages,
+            Notifications: notify::notify_batch_size_reached_gives_one_batch,
+            Notifications: notify::notify_batch_timeout_flushes_partial_batch,
+            Notifications: notify::notify_listener_lifecycle_errors,
+            Notifications: notify::notify_disabled_notifier_sends_nothing,
+            Notifications: notify::notify_test_driver_records,
+            Notifications: notify::notify_routing_driver_routes_per_rules,
+            Notifications: notify::notify_malformed_notification_is_dropped,
+            RetainsNotificationsBeforeListeners: notify::notify_sent_before_any_listener_is_kept,
         );
     };
 }
@@ -171,9 +201,9 @@ macro_rules! conformance_suite {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
-    ($harness:expr; $($module:ident :: $case:ident),* $(,)?) => {
+    ($harness:expr; $($capability:ident : $module:ident :: $case:ident),* $(,)?) => {
         $(
-            $crate::__paste_case!($harness, $module, $case);
+            $crate::__paste_case!($harness, $capability, $module, $case);
         )*
     };
 }
@@ -181,12 +211,15 @@ macro_rules! __conformance_cases {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __paste_case {
-    ($harness:expr, $module:ident, $case:ident) => {
+    ($harness:expr, $capability:ident, $module:ident, $case:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             let harness = $harness;
             harness
-                .run($crate::conformance::$module::$case(&harness))
+                .run_if_claimed(
+                    $crate::driver::Capability::$capability,
+                    $crate::conformance::$module::$case(&harness),
+                )
                 .await;
         }
     };

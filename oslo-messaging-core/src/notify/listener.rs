@@ -7,7 +7,7 @@ use oslo_messaging_executors::{Executor, Job};
 
 use super::dispatcher::NotifyDispatcher;
 use super::endpoint::NotificationEndpoint;
-use crate::driver::IncomingNotification;
+use crate::driver::{Capability, IncomingNotification};
 use crate::error::{MessagingError, Result};
 use crate::message::Priority;
 use crate::rpc::server::{ExecutorChoice, DEFAULT_EXECUTOR};
@@ -211,7 +211,8 @@ impl NotificationListenerBuilder {
     /// topic; [`MessagingError::Config`] for no endpoint callbacks, a batch
     /// size of 0, or an endpoint whose callbacks do not fit the listener
     /// (single callbacks on a batch listener or the reverse); an unknown
-    /// executor name.
+    /// executor name; [`MessagingError::Unsupported`] for `allow_requeue`
+    /// on a driver that cannot requeue ([`Capability::Requeue`]).
     pub fn build(self) -> Result<NotificationListener> {
         if self.targets.is_empty() {
             return Err(MessagingError::InvalidTarget(
@@ -252,6 +253,13 @@ impl NotificationListenerBuilder {
                     ))
                 }
             }
+        }
+        let driver = self.transport.driver();
+        if self.allow_requeue && !driver.capabilities().supports(Capability::Requeue) {
+            return Err(MessagingError::Unsupported {
+                driver: driver.name(),
+                operation: "requeueing notifications (allow_requeue)".into(),
+            });
         }
         let executor = self.executor.resolve(&self.transport)?;
         let dispatcher = NotifyDispatcher::new(self.endpoints, self.serializer, self.allow_requeue);

@@ -16,13 +16,13 @@ pub async fn notify_batch_size_reached_gives_one_batch(h: &Harness) {
     let t = h.transport().await;
     let topic = h.unique("notify_batch");
     let n = notifier(&t, "messagingv2", &topic, "p");
+    let (tx, mut rx) = unbounded_channel();
+    let l = listen(&t, &topic, vec![batch_recorder(&tx)], |b| b.batch(3, None)).await;
     for i in 0..3 {
         n.info(&Context::new(), &format!("event.{i}"), json!({}))
             .await
             .expect("sent");
     }
-    let (tx, mut rx) = unbounded_channel();
-    let l = listen(&t, &topic, vec![batch_recorder(&tx)], |b| b.batch(3, None)).await;
     assert_eq!(
         recv(h, &mut rx, "one batch").await,
         ["event.0", "event.1", "event.2"]
@@ -35,16 +35,16 @@ pub async fn notify_batch_timeout_flushes_partial_batch(h: &Harness) {
     let t = h.transport().await;
     let topic = h.unique("notify_batch_timeout");
     let n = notifier(&t, "messagingv2", &topic, "p");
-    for i in 0..2 {
-        n.info(&Context::new(), &format!("event.{i}"), json!({}))
-            .await
-            .expect("sent");
-    }
     let (tx, mut rx) = unbounded_channel();
     let l = listen(&t, &topic, vec![batch_recorder(&tx)], |b| {
         b.batch(10, Some(Duration::from_millis(50)))
     })
     .await;
+    for i in 0..2 {
+        n.info(&Context::new(), &format!("event.{i}"), json!({}))
+            .await
+            .expect("sent");
+    }
     let mut got = Vec::new();
     while got.len() < 2 {
         got.extend(recv(h, &mut rx, "a partial batch").await);
