@@ -28,6 +28,7 @@ const UNIQUE_ID: &str = "_unique_id";
 const MSG_ID: &str = "_msg_id";
 const REPLY_Q: &str = "_reply_q";
 const TIMEOUT: &str = "_timeout";
+const NESTED_CONTEXT: &str = "_context";
 
 /// A new message, reply-queue or fanout-queue id: uuid4 as 32 hex digits.
 pub fn new_id() -> String {
@@ -222,30 +223,7 @@ pub struct Unpacked {
 /// # Errors
 /// [`MessagingError::MalformedMessage`] saying what is wrong.
 pub fn unpack(data: &[u8]) -> Result<Unpacked> {
-    let outer: Value =
-        serde_json::from_slice(data).map_err(|e| malformed(format!("body is not JSON: {e}")))?;
-    let Value::Object(mut outer) = outer else {
-        return Err(malformed("body is not a JSON object"));
-    };
-    let inner = if outer.contains_key(VERSION_KEY) && outer.contains_key(MESSAGE_KEY) {
-        let version = outer.get(VERSION_KEY).and_then(Value::as_str).unwrap_or("");
-        if version.split('.').next() != Some("2") {
-            return Err(malformed(format!(
-                "unsupported envelope version {:?}",
-                outer[VERSION_KEY]
-            )));
-        }
-        let Some(Value::String(text)) = outer.remove(MESSAGE_KEY) else {
-            return Err(malformed("\"oslo.message\" is not a string"));
-        };
-        match serde_json::from_str(&text) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return Err(malformed("\"oslo.message\" is not a JSON object")),
-            Err(e) => return Err(malformed(format!("\"oslo.message\" is not JSON: {e}"))),
-        }
-    } else {
-        outer
-    };
+    let inner = open(data)?;
     let mut u = Unpacked::default();
     for (k, v) in inner {
         if let Some(key) = k.strip_prefix(CONTEXT_PREFIX) {
@@ -273,6 +251,65 @@ pub fn unpack(data: &[u8]) -> Result<Unpacked> {
         }
     }
     Ok(u)
+}
+
+/// The object a body carries: unwrapped from the 2.0 envelope when it has
+/// both envelope keys, else the body itself (1.0).
+fn open(data: &[u8]) -> Result<Map<String, Value>> {
+    let outer: Value =
+        serde_json::from_slice(data).map_err(|e| malformed(format!("body is not JSON: {e}")))?;
+    let Value::Object(mut outer) = outer else {
+        return Err(malformed("body is not a JSON object"));
+    };
+    if outer.contains_key(VERSION_KEY) && outer.contains_key(MESSAGE_KEY) {
+        let version = outer.get(VERSION_KEY).and_then(Value::as_str).unwrap_or("");
+        if version.split('.').next() != Some("2") {
+            return Err(malformed(format!(
+                "unsupported envelope version {:?}",
+                outer[VERSION_KEY]
+            )));
+        }
+        let Some(Value::String(text)) = outer.remove(MESSAGE_KEY) else {
+            return Err(malformed("\"oslo.message\" is not a string"));
+        };
+        match serde_json::from_str(&text) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(malformed("\"oslo.message\" is not a JSON object")),
+            Err(e) => Err(malformed(format!("\"oslo.message\" is not JSON: {e}"))),
+        }
+    } else {
+        Ok(outer)
+    }
+}
+
+/// The body of a notification as Python's Kafka driver writes it
+/// (`impl_kafka.py` `pack_message`): the context nested under `_context`
+/// (not flattened into `_context_*` keys), no `_unique_id`, always in the
+/// 2.0 envelope whatever the notifier's driver (`messaging` or
+/// `messagingv2`).
+pub fn notification_body_nested_context(
+    context: &Context,
+    mut message: Map<String, Value>,
+) -> Vec<u8> {
+    message.insert(NESTED_CONTEXT.into(), Value::Object(context.clone()));
+    envelope(&message)
+}
+
+/// Opens a body written by [`notification_body_nested_context`] (Python's
+/// `impl_kafka.py` `unpack_message`): the envelope, if any, removed and the
+/// `_context` object taken out.
+///
+/// # Errors
+/// [`MessagingError::MalformedMessage`] when the body is not a JSON object,
+/// has no `_context` (Python's listener fails on such a record too) or
+/// its `_context` is not an object.
+pub fn unpack_nested_context(data: &[u8]) -> Result<(Context, Map<String, Value>)> {
+    let mut message = open(data)?;
+    match message.remove(NESTED_CONTEXT) {
+        Some(Value::Object(context)) => Ok((context, message)),
+        Some(other) => Err(malformed(format!("_context is {other}, not an object"))),
+        None => Err(malformed("notification has no _context")),
+    }
 }
 
 fn opt_string(key: &str, v: Value) -> Result<Option<String>> {

@@ -199,3 +199,50 @@ fn a_unique_id_is_a_duplicate_within_the_window_only() {
     }
     assert!(!recent.seen_before(Some("a")), "forgotten past the window");
 }
+
+/// A record as Python's Kafka driver writes it (`impl_kafka.py`
+/// `pack_message` then `jsonutils.dumps`).
+const PYTHON_KAFKA_RECORD: &str = r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"m1\", \"publisher_id\": \"p\", \"event_type\": \"e\", \"priority\": \"INFO\", \"payload\": {\"n\": 1}, \"timestamp\": \"2026-12-01 00:00:00.000000\", \"_context\": {\"user\": \"u1\", \"request_id\": \"req-1\"}}"}"#;
+
+#[test]
+fn nested_context_notifications_read_and_write_as_python_kafka() {
+    let (context, message) =
+        unpack_nested_context(PYTHON_KAFKA_RECORD.as_bytes()).expect("python record");
+    assert_eq!(
+        Value::Object(context.clone()),
+        json!({"user": "u1", "request_id": "req-1"})
+    );
+    assert_eq!(message["event_type"], "e");
+    assert_eq!(message["payload"], json!({"n": 1}));
+    assert!(!message.contains_key("_context"));
+
+    let body = notification_body_nested_context(&context, message.clone());
+    let inner = inner_of(&body);
+    assert_eq!(
+        inner["_context"],
+        json!({"user": "u1", "request_id": "req-1"})
+    );
+    assert!(
+        !inner.contains_key("_unique_id"),
+        "Python's kafka driver sends none"
+    );
+    assert!(
+        inner.keys().all(|k| !k.starts_with("_context_")),
+        "{inner:?}"
+    );
+    assert_eq!(
+        unpack_nested_context(&body).expect("round trip"),
+        (context, message)
+    );
+
+    for (bad, says) in [
+        (&br#"{"event_type": "e"}"#[..], "no _context"),
+        (br#"{"_context": 3}"#, "not an object"),
+        (br#"[1]"#, "not a JSON object"),
+    ] {
+        let e = unpack_nested_context(bad)
+            .expect_err("malformed")
+            .to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}
