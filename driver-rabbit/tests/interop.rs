@@ -2,7 +2,7 @@
 //! RabbitMQ broker at 127.0.0.1:5672: Rust and Python clients, servers,
 //! notifiers and listeners talk to each other.
 //!
-//! The Python side is `tests/interop/peer.py`, run in the venv that
+//! The Python side is `interop/peer.py`, run in the venv that
 //! `scripts/interop-venv.sh` makes. These tests need the broker: without it
 //! they fail.
 

@@ -1,8 +1,10 @@
-"""A Python oslo.messaging peer for the Rust RabbitMQ driver's interop tests.
+"""A Python oslo.messaging peer for the Rust drivers' interop tests.
 
 Each subcommand plays one role with the real oslo.messaging and reports what
 it saw as JSON lines on stdout (one object a line, flushed); logs go to
-stderr. The Rust tests (driver-rabbit/tests/interop.rs) spawn it.
+stderr. The Rust tests (driver-rabbit/tests/interop*.rs,
+driver-kafka/tests/interop.rs, through interop/peer.rs) spawn it. The
+broker is the one --url names: rabbit:// or kafka:// (notify and listen).
 
     peer.py serve  --url U --topic T --server S
     peer.py call   --url U --topic T --method add --args '{"a": 1, "b": 2}'
