@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create (once) the Python venv the RabbitMQ interoperability tests run the
-# real oslo.messaging in, and print its python's path on stdout.
+# Create (once) the Python venv the interoperability tests (RabbitMQ and
+# Kafka) run the real oslo.messaging in, and print its python's path on stdout.
 #
 #   scripts/interop-venv.sh            # venv in target/interop-venv
 #   OSLO_INTEROP_VENV=/some/dir scripts/interop-venv.sh
@@ -10,6 +10,9 @@
 set -euo pipefail
 
 OSLO_MESSAGING_VERSION="18.3.1"
+# The Kafka interop tests run oslo.messaging's kafka driver (extra "kafka":
+# confluent-kafka, which bundles librdkafka).
+CONFLUENT_KAFKA_VERSION="2.12.1"
 # The interface tests pass nova-style versioned objects.
 OSLO_VERSIONEDOBJECTS_VERSION="3.12.0"
 PYTHON="${PYTHON:-python3}"
@@ -17,7 +20,7 @@ PYTHON="${PYTHON:-python3}"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${OSLO_INTEROP_VENV:-$repo_root/target/interop-venv}"
 stamp="$venv/.interop-stamp"
-want="oslo.messaging==$OSLO_MESSAGING_VERSION oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+want="oslo.messaging[kafka]==$OSLO_MESSAGING_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "$venv/bin/python"
@@ -37,9 +40,10 @@ echo "interop-venv: creating $venv ($want)" >&2
 rm -rf "$venv"
 "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "oslo.messaging==$OSLO_MESSAGING_VERSION" \
+    "oslo.messaging[kafka]==$OSLO_MESSAGING_VERSION" \
+    "confluent-kafka==$CONFLUENT_KAFKA_VERSION" \
     "oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION" >&2
-"$venv/bin/python" -c 'import oslo_messaging, kombu, oslo_versionedobjects' >&2
+"$venv/bin/python" -c 'import oslo_messaging, kombu, oslo_versionedobjects, confluent_kafka' >&2
 # oslo.versionedobjects must not have pulled another oslo.messaging in.
 "$venv/bin/python" -c "import importlib.metadata as m; v = m.version('oslo.messaging'); \
 assert v == '$OSLO_MESSAGING_VERSION', v" >&2

@@ -1,0 +1,680 @@
+//! A notification listener: one Kafka consumer in a consumer group,
+//! polled on a thread of its own (librdkafka's calls block, and its
+//! rebalance callbacks run inside `poll`), handing records to the async
+//! side through a bounded buffer.
+//!
+//! Offsets (`impl_kafka.py` `ConsumerConnection`):
+//! - at-most-once (default, as Python): the offsets of the records the
+//!   listener takes are committed (synchronously, one commit per batch)
+//!   before they are dispatched. Records polled but not yet taken are not
+//!   committed, so stopping loses none of them.
+//! - at-least-once: a record's offset is committed once it and every
+//!   earlier record of its partition are settled; requeue seeks the
+//!   partition back to it, so it (and the records after it that were not
+//!   yet settled) are delivered again.
+//! - `enable_auto_commit = true`: librdkafka commits in the background.
+//!
+//! On assignment, a partition the group has never committed starts at its
+//! end (`auto.offset.reset = latest`, as Python) and that offset is
+//! committed at once, so that a rebalance before the first record does not
+//! skip what was sent in between. [`KafkaListener::start`] returns once the
+//! first assignment is done: what is sent after it returns is received.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use oslo_messaging_core::driver::{IncomingNotification, Listener, MessageHandle};
+use oslo_messaging_core::health::{ConsumerHealth, ConsumerState};
+use oslo_messaging_core::message::ReplyResult;
+use oslo_messaging_core::{wire, MessagingError, Result};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{watch, Notify};
+
+use crate::options::DeliverySemantics;
+use crate::DRIVER;
+
+/// How long one `poll` blocks: the bound on how long `stop()` waits.
+const POLL_STEP: Duration = Duration::from_millis(100);
+/// How long a broker query made during a rebalance may take.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `start` waits for the group to assign partitions.
+pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+type TopicPartition = (String, i32);
+type KafkaConsumer = BaseConsumer<ListenerContext>;
+
+/// One record polled and not yet settled.
+struct Record {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+}
+
+/// Which offsets of one partition are taken and not yet settled
+/// (at-least-once).
+#[derive(Default)]
+struct Progress {
+    pending: BTreeSet<i64>,
+    /// The offset after the last one taken.
+    next: Option<i64>,
+    /// A requeued offset not yet delivered again: nothing at or after it
+    /// may be committed.
+    floor: Option<i64>,
+    committed: Option<i64>,
+}
+
+impl Progress {
+    fn take(&mut self, offset: i64) {
+        if self.floor.is_some_and(|f| offset <= f) {
+            self.floor = None;
+        }
+        self.pending.insert(offset);
+        self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
+    }
+
+    /// The offset to commit (the first not settled), if it moved.
+    fn commit_point(&mut self) -> Option<i64> {
+        let point = [self.floor, self.pending.first().copied(), self.next]
+            .into_iter()
+            .flatten()
+            .min()?;
+        if self.committed == Some(point) {
+            return None;
+        }
+        self.committed = Some(point);
+        Some(point)
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    buffered: VecDeque<Record>,
+    assigned: Vec<TopicPartition>,
+    progress: HashMap<TopicPartition, Progress>,
+}
+
+/// What the consumer thread, its callbacks and the async side share.
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    wake: Notify,
+    stop: AtomicBool,
+    joined: watch::Sender<bool>,
+    health: Mutex<ConsumerHealth>,
+    delivery: DeliverySemantics,
+    auto_commit: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn health_mut(&self) -> MutexGuard<'_, ConsumerHealth> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This listener's consumer, for [`Driver::health`](oslo_messaging_core::driver::Driver::health).
+    pub(crate) fn health(&self) -> ConsumerHealth {
+        self.health_mut().clone()
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn commits_after_dispatch(&self) -> bool {
+        !self.auto_commit && self.delivery == DeliverySemantics::AtLeastOnce
+    }
+}
+
+/// Callbacks of librdkafka: errors into health, rebalances as the module
+/// docs say.
+pub(crate) struct ListenerContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for ListenerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(driver = DRIVER, %error, reason, "kafka consumer error");
+        let mut h = self.shared.health_mut();
+        h.last_error = Some(format!("{error}: {reason}"));
+        if h.state == ConsumerState::Consuming {
+            h.state = ConsumerState::Recovering;
+        }
+    }
+}
+
+impl ConsumerContext for ListenerContext {
+    fn rebalance(
+        &self,
+        consumer: &KafkaConsumer,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::warn!(driver = DRIVER, error = ?other, "kafka rebalance failed");
+                self.shared.health_mut().last_error = Some(format!("rebalance failed: {other:?}"));
+                self.revoke(consumer, tpl);
+            }
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ListenerContext {
+    fn assign(&self, consumer: &KafkaConsumer, tpl: &TopicPartitionList) {
+        let assigned = partitions(tpl);
+        match explicit_offsets(consumer, tpl) {
+            Ok((start, first_time)) => {
+                if let Err(e) = consumer.assign(&start) {
+                    tracing::warn!(driver = DRIVER, error = %e, "assign failed");
+                }
+                if first_time.count() > 0 {
+                    if let Err(e) = consumer.commit(&first_time, CommitMode::Sync) {
+                        tracing::warn!(driver = DRIVER, error = %e, "committing start offsets failed");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(driver = DRIVER, error = %e,
+                    "could not read the group's offsets; starting where librdkafka resolves");
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::warn!(driver = DRIVER, error = %e, "assign failed");
+                }
+            }
+        }
+        tracing::debug!(driver = DRIVER, ?assigned, "partitions assigned");
+        {
+            let mut inner = self.shared.lock();
+            inner.progress.retain(|tp, _| assigned.contains(tp));
+            inner.assigned = assigned;
+        }
+        {
+            let mut h = self.shared.health_mut();
+            h.state = ConsumerState::Consuming;
+        }
+        self.shared.joined.send_replace(true);
+    }
+
+    fn revoke(&self, consumer: &KafkaConsumer, tpl: &TopicPartitionList) {
+        let revoked = partitions(tpl);
+        let mut commit = TopicPartitionList::new();
+        {
+            let mut inner = self.shared.lock();
+            inner
+                .buffered
+                .retain(|r| !revoked.contains(&(r.topic.clone(), r.partition)));
+            for tp in &revoked {
+                if let Some(mut p) = inner.progress.remove(tp) {
+                    if let Some(offset) = p.commit_point() {
+                        let _ = commit.add_partition_offset(&tp.0, tp.1, Offset::Offset(offset));
+                    }
+                }
+            }
+            inner.assigned.retain(|tp| !revoked.contains(tp));
+        }
+        if commit.count() > 0 {
+            if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+                tracing::warn!(driver = DRIVER, error = %e, "commit on revoke failed");
+            }
+        }
+        if let Err(e) = consumer.unassign() {
+            tracing::warn!(driver = DRIVER, error = %e, "unassign failed");
+        }
+    }
+}
+
+/// The assignment with an explicit start offset per partition: the
+/// group's committed offset, else the partition's end. The second list
+/// holds the partitions that had none, to commit.
+fn explicit_offsets(
+    consumer: &KafkaConsumer,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<(TopicPartitionList, TopicPartitionList)> {
+    let committed = consumer.committed_offsets(tpl.clone(), QUERY_TIMEOUT)?;
+    let mut start = TopicPartitionList::new();
+    let mut first_time = TopicPartitionList::new();
+    for e in committed.elements() {
+        let offset = match e.offset() {
+            Offset::Offset(n) => Offset::Offset(n),
+            _ => {
+                let (_, high) =
+                    consumer.fetch_watermarks(e.topic(), e.partition(), QUERY_TIMEOUT)?;
+                first_time.add_partition_offset(e.topic(), e.partition(), Offset::Offset(high))?;
+                Offset::Offset(high)
+            }
+        };
+        start.add_partition_offset(e.topic(), e.partition(), offset)?;
+    }
+    Ok((start, first_time))
+}
+
+/// A started listener.
+pub(crate) struct KafkaListener {
+    shared: Arc<Shared>,
+    consumer: Option<Arc<KafkaConsumer>>,
+    thread: Option<JoinHandle<()>>,
+    taken: VecDeque<Record>,
+    max_poll_records: usize,
+}
+
+/// What [`KafkaListener::start`] needs.
+pub(crate) struct ListenerSpec {
+    pub(crate) config: ClientConfig,
+    pub(crate) topics: Vec<String>,
+    pub(crate) group: String,
+    pub(crate) delivery: DeliverySemantics,
+    pub(crate) auto_commit: bool,
+    pub(crate) max_poll_records: usize,
+}
+
+impl KafkaListener {
+    /// Subscribes and waits until the group assigned this consumer its
+    /// partitions (possibly none, when other members hold them all).
+    ///
+    /// # Errors
+    /// [`MessagingError::Connection`] when the consumer cannot be made or
+    /// the group does not assign within [`JOIN_TIMEOUT`].
+    pub(crate) async fn start(spec: ListenerSpec) -> Result<(Self, Arc<Shared>)> {
+        let (joined, mut joined_rx) = watch::channel(false);
+        let queue = format!("{} (group {})", spec.topics.join(","), spec.group);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner::default()),
+            wake: Notify::new(),
+            stop: AtomicBool::new(false),
+            joined,
+            health: Mutex::new(ConsumerHealth {
+                queue,
+                state: ConsumerState::Recovering,
+                last_error: None,
+                deliveries: 0,
+                recoveries: 0,
+            }),
+            delivery: spec.delivery,
+            auto_commit: spec.auto_commit,
+        });
+        let context = ListenerContext {
+            shared: shared.clone(),
+        };
+        let consumer: KafkaConsumer = spec
+            .config
+            .create_with_context(context)
+            .map_err(|e| connection("create a consumer", e))?;
+        let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| connection("subscribe", e))?;
+        let consumer = Arc::new(consumer);
+        let thread = {
+            let (consumer, shared) = (consumer.clone(), shared.clone());
+            let cap = spec.max_poll_records;
+            std::thread::Builder::new()
+                .name("oslo-kafka-consumer".into())
+                .spawn(move || poll_loop(&consumer, &shared, cap))
+                .map_err(|e| {
+                    MessagingError::Connection(format!(
+                        "kafka: cannot start the consumer thread: {e}"
+                    ))
+                })?
+        };
+        let mut listener = Self {
+            shared: shared.clone(),
+            consumer: Some(consumer),
+            thread: Some(thread),
+            taken: VecDeque::new(),
+            max_poll_records: spec.max_poll_records,
+        };
+        let joined = matches!(
+            tokio::time::timeout(JOIN_TIMEOUT, joined_rx.wait_for(|j| *j)).await,
+            Ok(Ok(_))
+        );
+        if !joined {
+            let why = shared
+                .health()
+                .last_error
+                .unwrap_or_else(|| "no error reported".into());
+            listener.stop().await;
+            return Err(MessagingError::Connection(format!(
+                "kafka: consumer group {:?} assigned no partitions of {:?} within {} s ({why})",
+                spec.group,
+                spec.topics,
+                JOIN_TIMEOUT.as_secs()
+            )));
+        }
+        Ok((listener, shared))
+    }
+
+    /// Takes what is buffered (up to `max_poll_records`), committing it
+    /// first at-most-once or registering it at-least-once.
+    async fn take_batch(&mut self) -> Option<bool> {
+        let batch: Vec<Record> = {
+            let mut inner = self.shared.lock();
+            let n = inner.buffered.len().min(self.max_poll_records);
+            let batch: Vec<Record> = inner.buffered.drain(..n).collect();
+            if self.shared.commits_after_dispatch() {
+                for r in &batch {
+                    inner
+                        .progress
+                        .entry((r.topic.clone(), r.partition))
+                        .or_default()
+                        .take(r.offset);
+                }
+            }
+            batch
+        };
+        if batch.is_empty() {
+            return if self.shared.is_stopped() {
+                None
+            } else {
+                Some(false)
+            };
+        }
+        if !self.shared.auto_commit && self.shared.delivery == DeliverySemantics::AtMostOnce {
+            self.commit_before_dispatch(&batch).await;
+        }
+        self.shared.health_mut().deliveries += batch.len() as u64;
+        self.taken.extend(batch);
+        Some(true)
+    }
+
+    async fn commit_before_dispatch(&self, batch: &[Record]) {
+        let Some(consumer) = self.consumer.clone() else {
+            return;
+        };
+        let mut next: HashMap<TopicPartition, i64> = HashMap::new();
+        for r in batch {
+            let e = next
+                .entry((r.topic.clone(), r.partition))
+                .or_insert(r.offset + 1);
+            *e = (*e).max(r.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+        }
+        let done =
+            tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(driver = DRIVER, error = %e,
+                "committing before dispatch failed; these records may be delivered again"),
+            Err(e) => tracing::warn!(driver = DRIVER, error = %e, "commit task failed"),
+        }
+    }
+
+    fn incoming(&self, r: Record) -> Option<IncomingNotification> {
+        let settle = self
+            .consumer
+            .as_ref()
+            .filter(|_| self.shared.commits_after_dispatch())
+            .map(|c| Settle {
+                consumer: c.clone(),
+                shared: self.shared.clone(),
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+            });
+        match wire::unpack_nested_context(&r.payload) {
+            Ok((context, message)) => Some(IncomingNotification {
+                context,
+                message,
+                handle: Box::new(KafkaHandle { settle }),
+            }),
+            Err(e) => {
+                tracing::warn!(driver = DRIVER, topic = %r.topic, partition = r.partition,
+                    offset = r.offset, error = %e, "dropping a malformed record");
+                if let Some(Err(e)) = settle.map(|s| s.settle(false)) {
+                    tracing::warn!(driver = DRIVER, error = %e, "cannot commit past a malformed record");
+                }
+                None
+            }
+        }
+    }
+}
+
+fn connection(what: &str, e: KafkaError) -> MessagingError {
+    MessagingError::Connection(format!("kafka: cannot {what}: {e}"))
+}
+
+/// The consumer thread: polls until stopped, pausing while the buffer is
+/// full (it keeps polling, so the group keeps it).
+fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
+    let mut paused = false;
+    while !shared.is_stopped() {
+        let len = shared.lock().buffered.len();
+        if !paused && len >= cap {
+            paused = set_paused(consumer, true);
+        } else if paused && len < cap.div_ceil(2) {
+            paused = !set_paused(consumer, false);
+        }
+        match consumer.poll(POLL_STEP) {
+            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(driver = DRIVER, error = %e, "kafka poll failed");
+                shared.health_mut().last_error = Some(e.to_string());
+            }
+            Some(Ok(m)) => {
+                let record = Record {
+                    topic: m.topic().to_owned(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                };
+                shared.lock().buffered.push_back(record);
+                {
+                    let mut h = shared.health_mut();
+                    if h.state == ConsumerState::Recovering {
+                        h.state = ConsumerState::Consuming;
+                    }
+                }
+                shared.wake.notify_one();
+            }
+        }
+    }
+    // Leave the group now (revoking, and so committing, what is settled).
+    consumer.unsubscribe();
+    for _ in 0..10 {
+        if consumer
+            .assignment()
+            .map(|a| a.count() == 0)
+            .unwrap_or(true)
+        {
+            break;
+        }
+        let _ = consumer.poll(POLL_STEP);
+    }
+    shared.wake.notify_one();
+}
+
+/// Pauses or resumes the current assignment; whether it did.
+fn set_paused(consumer: &KafkaConsumer, pause: bool) -> bool {
+    let Ok(assignment) = consumer.assignment() else {
+        return false;
+    };
+    let done = if pause {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    done.is_ok()
+}
+
+#[async_trait]
+impl Listener<IncomingNotification> for KafkaListener {
+    async fn next(&mut self) -> Option<IncomingNotification> {
+        loop {
+            while let Some(r) = self.taken.pop_front() {
+                if let Some(n) = self.incoming(r) {
+                    return Some(n);
+                }
+            }
+            match self.take_batch().await? {
+                true => continue,
+                false => self.shared.wake.notified().await,
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        // The last reference closes the consumer, which may block briefly.
+        if let Some(consumer) = self.consumer.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        }
+        self.shared.health_mut().state = ConsumerState::Recovering;
+    }
+}
+
+impl Drop for KafkaListener {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Where a record came from, to settle it at-least-once.
+struct Settle {
+    consumer: Arc<KafkaConsumer>,
+    shared: Arc<Shared>,
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+impl Settle {
+    /// Acknowledges (`requeue == false`) or requeues the record.
+    fn settle(&self, requeue: bool) -> KafkaResult<()> {
+        let tp = (self.topic.clone(), self.partition);
+        let commit = {
+            let mut inner = self.shared.lock();
+            if !inner.assigned.contains(&tp) {
+                // Revoked meanwhile: its new owner delivers it again.
+                return Ok(());
+            }
+            if requeue {
+                inner.buffered.retain(|r| {
+                    !(r.topic == self.topic
+                        && r.partition == self.partition
+                        && r.offset >= self.offset)
+                });
+            }
+            let p = inner.progress.entry(tp).or_default();
+            p.pending.remove(&self.offset);
+            if requeue {
+                p.floor = Some(p.floor.map_or(self.offset, |f| f.min(self.offset)));
+                p.next = Some(self.offset);
+            }
+            p.commit_point()
+        };
+        if requeue {
+            self.consumer.seek(
+                &self.topic,
+                self.partition,
+                Offset::Offset(self.offset),
+                Duration::ZERO,
+            )?;
+        }
+        if let Some(offset) = commit {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(offset))?;
+            self.consumer.commit(&tpl, CommitMode::Async)?;
+        }
+        Ok(())
+    }
+}
+
+/// The handle of a received notification. At-most-once there is nothing
+/// to settle (the offset was committed before dispatch) and requeue is
+/// unsupported (the driver does not claim it).
+struct KafkaHandle {
+    settle: Option<Settle>,
+}
+
+fn unsupported(operation: &str) -> MessagingError {
+    MessagingError::Unsupported {
+        driver: DRIVER,
+        operation: operation.into(),
+    }
+}
+
+#[async_trait]
+impl MessageHandle for KafkaHandle {
+    async fn acknowledge(&self) -> Result<()> {
+        match &self.settle {
+            Some(s) => s
+                .settle(false)
+                .map_err(|e| MessagingError::Connection(format!("kafka: cannot commit: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    async fn requeue(&self) -> Result<()> {
+        match &self.settle {
+            Some(s) => s
+                .settle(true)
+                .map_err(|e| MessagingError::Connection(format!("kafka: cannot requeue: {e}"))),
+            None => Err(unsupported(
+                "requeue with delivery_semantics = at-most-once",
+            )),
+        }
+    }
+
+    async fn reply(&self, _reply: ReplyResult) -> Result<()> {
+        Err(unsupported("replying to a notification"))
+    }
+
+    async fn heartbeat(&self) -> Result<()> {
+        Err(unsupported("heartbeats on a notification"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn commits_stop_at_the_first_unsettled_or_requeued_offset() {
+        let mut p = Progress::default();
+        for o in 5..9 {
+            p.take(o);
+        }
+        assert_eq!(p.commit_point(), Some(5), "nothing settled");
+        p.pending.remove(&6);
+        assert_eq!(p.commit_point(), None, "5 still pending: unchanged");
+        p.pending.remove(&5);
+        assert_eq!(p.commit_point(), Some(7));
+        // Requeue 7: nothing at or after it is committed until it is taken again.
+        p.pending.remove(&7);
+        p.floor = Some(7);
+        p.next = Some(7);
+        p.pending.remove(&8);
+        assert_eq!(p.commit_point(), None, "still 7");
+        p.take(7);
+        p.pending.remove(&7);
+        assert_eq!(p.commit_point(), Some(8));
+        p.take(8);
+        p.pending.remove(&8);
+        assert_eq!(p.commit_point(), Some(9));
+    }
+}
