@@ -1,7 +1,7 @@
 //! The Python side of the interoperability tests, shared by the drivers'
 //! test suites (each includes this file with `#[path]`): the venv
-//! (`scripts/interop-venv.sh`) and a spawned `interop/peer.py` speaking
-//! JSON lines.
+//! (`scripts/interop-venv.sh`), a spawned `interop/peer.py` speaking
+//! JSON lines, and a Rust notification listener to compare with.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -204,5 +204,59 @@ impl Drop for Peer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A Rust notification listener in `pool` on `topic`, every priority,
+/// handing each notification over.
+pub struct RustListener {
+    listener: oslo_messaging_core::NotificationListener,
+    seen: tokio::sync::mpsc::UnboundedReceiver<oslo_messaging_core::notify::Notification>,
+}
+
+impl RustListener {
+    /// Started and consuming.
+    pub async fn start(
+        transport: &oslo_messaging_core::Transport,
+        topic: &str,
+        pool: &str,
+    ) -> RustListener {
+        use oslo_messaging_core::{NotificationEndpoint, NotificationResult, Priority};
+        let (tx, seen) = tokio::sync::mpsc::unbounded_channel();
+        let endpoint = NotificationEndpoint::builder(tx)
+            .on_priorities(Priority::ALL, |tx, n| async move {
+                let _ = tx.send(n);
+                Ok(NotificationResult::Handled)
+            })
+            .build();
+        let listener = oslo_messaging_core::NotificationListener::builder(
+            transport,
+            vec![oslo_messaging_core::Target::topic(topic)],
+        )
+        .endpoint(endpoint)
+        .pool(pool)
+        .build()
+        .expect("listener builds");
+        within("listener start", listener.start())
+            .await
+            .expect("listener starts");
+        RustListener { listener, seen }
+    }
+
+    /// The next notification it received.
+    pub async fn next(&mut self) -> oslo_messaging_core::notify::Notification {
+        within("a notification on the Rust listener", self.seen.recv())
+            .await
+            .expect("the listener's channel is open")
+    }
+
+    /// Stopped, and every notification taken processed.
+    pub async fn stop(self) {
+        within("listener stop", self.listener.stop())
+            .await
+            .expect("stop");
+        within("listener wait", self.listener.wait())
+            .await
+            .expect("wait");
     }
 }

@@ -7,7 +7,8 @@
 
 mod interop_support;
 
-use interop_support::roles::{py_call, py_result, python_server, RustListener, RustServer};
+use interop_support::roles::{py_call, py_result, python_server, RustServer};
+use interop_support::RustListener;
 use interop_support::{run_peer, rust_transport, unique, within, Peer, QueueCleanup, PATIENCE};
 use oslo_messaging_core::conformance::context;
 use oslo_messaging_core::conformance::rpc::exact_json_sample;

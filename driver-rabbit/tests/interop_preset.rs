@@ -19,7 +19,7 @@
 mod interop_support;
 mod support;
 
-use interop_support::roles::RustListener;
+use interop_support::RustListener;
 use interop_support::{run_peer, unique, within, Peer, QueueCleanup, BROKER_URL, PATIENCE};
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::conformance::{context, test_endpoint, ProbeHandles};
