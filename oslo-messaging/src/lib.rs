@@ -8,6 +8,7 @@
 //! | feature | driver | schemes |
 //! |---|---|---|
 //! | `rabbit` (default) | `oslo-messaging-driver-rabbit` | `rabbit`, `kombu` |
+//! | `kafka` | `oslo-messaging-driver-kafka` (notifications only) | `kafka` |
 //! | `fake` | `oslo-messaging-driver-fake` | `fake` |
 //! | `macros` (default) | `#[rpc_interface]` | |
 //! | `mock` | `MockRpcSend`, `MockNotifySend` (mockall) | |
@@ -36,6 +37,10 @@ pub use oslo_messaging_core::*;
 /// The RabbitMQ driver (feature `rabbit`): its options, TLS and admin helpers.
 #[cfg(feature = "rabbit")]
 pub use oslo_messaging_driver_rabbit as rabbit;
+
+/// The Kafka driver (feature `kafka`): its options and topic names.
+#[cfg(feature = "kafka")]
+pub use oslo_messaging_driver_kafka as kafka;
 
 /// The in-memory driver (feature `fake`).
 #[cfg(feature = "fake")]

@@ -22,7 +22,7 @@ impl Greeter for Hello {
 #[test]
 fn the_enabled_drivers_are_linked_without_being_named() {
     let schemes = oslo_messaging::registry::registered_schemes();
-    for scheme in ["rabbit", "kombu", "fake"] {
+    for scheme in ["rabbit", "kombu", "kafka", "fake"] {
         assert!(
             schemes.iter().any(|s| s == scheme),
             "{scheme} in {schemes:?}"
