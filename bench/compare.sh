@@ -13,6 +13,9 @@ shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 URL="${URL:-rabbit://guest:guest@127.0.0.1:5672/}"
+# Kafka: the broker scripts/ensure-kafka starts (tansu, in memory).
+KAFKA_URL="${KAFKA_URL:-kafka://127.0.0.1:9092/}"
+KAFKA_NOTIFICATIONS="${KAFKA_NOTIFICATIONS:-5000}"
 CALLS="${CALLS:-50000}"          # concurrent workloads
 SEQUENTIAL="${SEQUENTIAL:-10000}" # one caller
 PREFIX="bench_cmp_$$"
@@ -28,6 +31,7 @@ echo "== building (release)" >&2
 cargo build -q --release -p oslo-messaging-cli --bins
 cli=target/release/oslo-messaging
 py="$(scripts/interop-venv.sh)"
+scripts/ensure-kafka
 
 # The Python simulator ships in oslo.messaging's sdist, not in its wheel.
 sim="$work/oslo_messaging-18.3.1/tools/simulator.py"
@@ -152,6 +156,36 @@ python() { # kind topic count concurrency [ours|python]
     kill -KILL $pid; wait $pid 2>/dev/null || true
 }
 
+# Kafka notifications into a Python listener (bench/python_listener.py,
+# which makes the topics and commits its group's start first): from the
+# client's start until the listener has them all. The client is ours, or
+# Python's with `python` as the third argument.
+kafka_python() { # topic count [ours|python]
+    local topic=$1 n=$2 by=${3:-ours} t0 t1
+    "$py" bench/python_listener.py --url "$KAFKA_URL" --topic "$topic" --count "$n" \
+        >"$work/pylistener.out" 2>"$work/pylistener.err" &
+    local pid=$!
+    until grep -q '"ready"' "$work/pylistener.out"; do
+        kill -0 $pid 2>/dev/null || { cat "$work/pylistener.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    t0=$(date +%s.%N)
+    if [[ $by == python ]]; then
+        "$py" bench/python_client.py --url "$KAFKA_URL" --topic "$topic" --calls "$n" \
+            --concurrency 16 --notify >"$work/client.json" 2>"$work/pyclient.err"
+    else
+        "$cli" --url "$KAFKA_URL" --topic "$topic" bench notify-client --calls "$n" \
+            --concurrency 16 --json >"$work/client.json" 2>/dev/null
+    fi
+    until grep -q '"messages"' "$work/pylistener.out"; do
+        kill -0 $pid 2>/dev/null || { cat "$work/pylistener.err" >&2; exit 1; }
+        sleep 0.05
+    done
+    t1=$(date +%s.%N)
+    wait $pid
+    "$py" -c "print(round($n / ($t1 - $t0)))"
+}
+
 ratio() { "$py" -c "print(f'{$1/$2:.2f}x')"; }
 
 echo "== running (this takes a few minutes)" >&2
@@ -174,6 +208,11 @@ sc=$(ours cast "${PREFIX}_scast" "$CALLS" 16);       sn=$(ours notify "${PREFIX}
 run_url="$URL"; run_args=()
 q1=$(ours quorum-call "${PREFIX}_q1" "$SEQUENTIAL" 1); q16=$(ours quorum-call "${PREFIX}_q16" "$CALLS" 16)
 qp=$(ours quorum-cast "${PREFIX}_qp" "$CALLS" 16)
+run_url="$KAFKA_URL"
+kn=$(ours notify "${PREFIX}_kn" "$KAFKA_NOTIFICATIONS" 16)
+run_url="$URL"
+kpn=$(kafka_python "${PREFIX}_kpn" "$KAFKA_NOTIFICATIONS")
+kan=$(kafka_python "${PREFIX}_kan" "$KAFKA_NOTIFICATIONS" python)
 fake=$("$cli" --url fake:// --topic "${PREFIX}_fake" bench rpc-client --in-process-server \
     --calls 200000 --json 2>/dev/null | json 'round(d["messages_per_second"])')
 
@@ -196,6 +235,7 @@ cat <<TABLE
 | call, 16 concurrent callers | $r16/s | $w16/s | $o16/s | $p16/s | $a16/s | $(ratio "$o16" "$r16") | $(ratio "$o16" "$w16") | $(ratio "$o16" "$p16") | $(ratio "$o16" "$a16") | >= 0.9x raw, >= 7x Python |
 | cast, consumed by the server | $rp/s ¹ | $wp/s ¹ | $oc/s | $pc/s | $ac/s | $(ratio "$oc" "$rp") | $(ratio "$oc" "$wp") | $(ratio "$oc" "$pc") | $(ratio "$oc" "$ac") | >= 0.9x raw, >= 5x Python |
 | notify, consumed by a listener | $rp/s ¹ | $wp/s ¹ | $on/s | $pn/s | $an/s | $(ratio "$on" "$rp") | $(ratio "$on" "$wp") | $(ratio "$on" "$pn") | $(ratio "$on" "$an") | >= 0.9x raw, >= 5x Python |
+| notify over Kafka ⁶, consumed by a listener | - | - | $kn/s | $kpn/s | $kan/s | - | - | $(ratio "$kn" "$kpn") | $(ratio "$kn" "$kan") | no regression |
 | fake driver call, sequential | - | - | $fake/s | - | - | - | - | - | - | >= 100,000/s |
 
 Memory: idle \`bench rpc-server\` $((idle_kb / 1024)) MB RSS (target < 15 MB); a client with 10,000 calls in flight peaks at $((inflight_kb / 1024)) MB (target < 100 MB).
@@ -220,6 +260,11 @@ The 2026 preset (quorum, transient quorum, queue manager, stream fanout, prefetc
 
 ⁵ \`raw-server --oslo-amqp --quorum --prefetch 10\` and \`raw-client --oslo-amqp --quorum\`: the request queue and the reply queue are
 durable quorum queues, consumed with prefetch 10, as the preset makes them. Ours with the preset: \`--url "...?$PRESET"\`.
+
+⁶ $KAFKA_NOTIFICATIONS notifications to tansu 0.6.0 (in memory, \`scripts/ensure-kafka\`), 16 senders; ours: \`bench notify-server\`
+and \`notify-client\` over \`$KAFKA_URL\` (the client waits for each record's acknowledgement); Python: \`bench/python_listener.py\`
+(oslo.messaging's kafka driver, confluent-kafka), from the client's start until it has them all. Python's client does not wait for
+acknowledgements.
 
 Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), RabbitMQ $(rabbitmqctl version 2>/dev/null), $(date -u +%Y-%m-%d), oslo.messaging 18.3.1 (Python $("$py" -c 'import sys; print(sys.version.split()[0])')).
 TABLE

@@ -93,6 +93,7 @@ pub use signal::{shutdown_signal, Signal};
 
 // Both drivers are reached only through URL schemes: keep them linked.
 use oslo_messaging_driver_fake as _;
+use oslo_messaging_driver_kafka as _;
 use oslo_messaging_driver_rabbit as _;
 
 /// Parses the command line. `--help` is written on `out` (`Err(Status::Ok)`);
