@@ -163,12 +163,12 @@ mod tests {
         };
         assert_eq!(status_for(&timeout), Status::Timeout);
         for e in [
-            MessagingError::MessageDeliveryFailure("x".into()),
+            MessagingError::delivery_failure("test", "x"),
             MessagingError::MessageUndeliverable {
                 exchange: "e".into(),
                 routing_key: "k".into(),
             },
-            MessagingError::Connection("x".into()),
+            MessagingError::connection("test", "x"),
             MessagingError::BrokerRefused {
                 operation: "declare exchange \"x\"".into(),
                 reason: "PRECONDITION_FAILED".into(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use oslo_messaging_core::driver::{
-    IncomingNotification, IncomingRequest, Listener, MessageHandle, ReplyEvent,
+    IncomingNotification, IncomingRequest, Listener, NotificationHandle, ReplyEvent, RequestHandle,
 };
 use oslo_messaging_core::message::ReplyResult;
 use oslo_messaging_core::Result;
@@ -116,11 +116,8 @@ struct RpcHandle {
 }
 
 #[async_trait]
-impl MessageHandle for RpcHandle {
+impl RequestHandle for RpcHandle {
     async fn acknowledge(&self) -> Result<()> {
-        Ok(())
-    }
-    async fn requeue(&self) -> Result<()> {
         Ok(())
     }
     async fn reply(&self, reply: ReplyResult) -> Result<()> {
@@ -184,7 +181,7 @@ impl NotifyHandle {
 }
 
 #[async_trait]
-impl MessageHandle for NotifyHandle {
+impl NotificationHandle for NotifyHandle {
     async fn acknowledge(&self) -> Result<()> {
         self.take();
         Ok(())
@@ -193,12 +190,6 @@ impl MessageHandle for NotifyHandle {
         if let Some(d) = self.take() {
             self.queue.requeue(d);
         }
-        Ok(())
-    }
-    async fn reply(&self, _reply: ReplyResult) -> Result<()> {
-        Ok(())
-    }
-    async fn heartbeat(&self) -> Result<()> {
         Ok(())
     }
 }

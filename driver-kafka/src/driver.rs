@@ -16,6 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use serde_json::{Map, Value};
 
+use crate::kafka_error;
 use crate::listener::{KafkaListener, ListenerSpec, Shared};
 use crate::options::{Brokers, DeliverySemantics, KafkaOptions};
 use crate::topics::{listen_topic, send_topic, Topics};
@@ -73,9 +74,7 @@ impl KafkaDriver {
             .options
             .producer_config(&self.brokers)
             .create()
-            .map_err(|e| {
-                MessagingError::Connection(format!("kafka: cannot create a producer: {e}"))
-            })?;
+            .map_err(|e| kafka_error::connection("create a producer", e))?;
         *slot = Some(p.clone());
         Ok(p)
     }
@@ -142,9 +141,10 @@ impl Driver for KafkaDriver {
         let record: FutureRecord<'_, (), _> = FutureRecord::to(&topic).payload(&body);
         match producer.send(record, Timeout::Never).await {
             Ok(_) => Ok(()),
-            Err((e, _)) => Err(MessagingError::MessageDeliveryFailure(format!(
-                "kafka: producing to topic {topic:?} failed: {e}"
-            ))),
+            Err((e, _)) => Err(kafka_error::delivery(
+                &format!("produce to topic {topic:?}"),
+                e,
+            )),
         }
     }
 
@@ -212,8 +212,10 @@ impl Driver for KafkaDriver {
                 .map(drop)
         })
         .await
-        .map_err(|e| MessagingError::Connection(format!("kafka: {e}")))?
-        .map_err(|e| MessagingError::Connection(format!("kafka: cannot reach the brokers: {e}")))
+        .map_err(|e| {
+            MessagingError::connection(DRIVER, format!("the metadata request failed: {e}"))
+        })?
+        .map_err(|e| kafka_error::connection("reach the brokers", e))
     }
 
     fn health(&self) -> Health {

@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod driver;
+mod kafka_error;
 mod listener;
 pub mod options;
 pub mod topics;

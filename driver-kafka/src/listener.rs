@@ -27,10 +27,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use oslo_messaging_core::driver::{IncomingNotification, Listener, MessageHandle};
+use oslo_messaging_core::driver::{IncomingNotification, Listener, NotificationHandle};
 use oslo_messaging_core::health::{ConsumerHealth, ConsumerState};
-use oslo_messaging_core::message::ReplyResult;
-use oslo_messaging_core::{wire, MessagingError, Result};
+use oslo_messaging_core::{wire, DriverError, MessagingError, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
@@ -38,6 +37,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{watch, Notify};
 
+use crate::kafka_error::connection;
 use crate::options::DeliverySemantics;
 use crate::DRIVER;
 
@@ -330,9 +330,10 @@ impl KafkaListener {
                 .name("oslo-kafka-consumer".into())
                 .spawn(move || poll_loop(&consumer, &shared, cap))
                 .map_err(|e| {
-                    MessagingError::Connection(format!(
-                        "kafka: cannot start the consumer thread: {e}"
-                    ))
+                    MessagingError::Connection(
+                        DriverError::new(DRIVER, format!("cannot start the consumer thread: {e}"))
+                            .with_source(e),
+                    )
                 })?
         };
         let mut listener = Self {
@@ -352,12 +353,15 @@ impl KafkaListener {
                 .last_error
                 .unwrap_or_else(|| "no error reported".into());
             listener.stop().await;
-            return Err(MessagingError::Connection(format!(
-                "kafka: consumer group {:?} assigned no partitions of {:?} within {} s ({why})",
-                spec.group,
-                spec.topics,
-                JOIN_TIMEOUT.as_secs()
-            )));
+            return Err(MessagingError::connection(
+                DRIVER,
+                format!(
+                    "consumer group {:?} assigned no partitions of {:?} within {} s ({why})",
+                    spec.group,
+                    spec.topics,
+                    JOIN_TIMEOUT.as_secs()
+                ),
+            ));
         }
         Ok((listener, shared))
     }
@@ -448,10 +452,6 @@ impl KafkaListener {
             }
         }
     }
-}
-
-fn connection(what: &str, e: KafkaError) -> MessagingError {
-    MessagingError::Connection(format!("kafka: cannot {what}: {e}"))
 }
 
 /// The consumer thread: polls until stopped, pausing while the buffer is
@@ -619,33 +619,21 @@ fn unsupported(operation: &str) -> MessagingError {
 }
 
 #[async_trait]
-impl MessageHandle for KafkaHandle {
+impl NotificationHandle for KafkaHandle {
     async fn acknowledge(&self) -> Result<()> {
         match &self.settle {
-            Some(s) => s
-                .settle(false)
-                .map_err(|e| MessagingError::Connection(format!("kafka: cannot commit: {e}"))),
+            Some(s) => s.settle(false).map_err(|e| connection("commit", e)),
             None => Ok(()),
         }
     }
 
     async fn requeue(&self) -> Result<()> {
         match &self.settle {
-            Some(s) => s
-                .settle(true)
-                .map_err(|e| MessagingError::Connection(format!("kafka: cannot requeue: {e}"))),
+            Some(s) => s.settle(true).map_err(|e| connection("requeue", e)),
             None => Err(unsupported(
                 "requeue with delivery_semantics = at-most-once",
             )),
         }
-    }
-
-    async fn reply(&self, _reply: ReplyResult) -> Result<()> {
-        Err(unsupported("replying to a notification"))
-    }
-
-    async fn heartbeat(&self) -> Result<()> {
-        Err(unsupported("heartbeats on a notification"))
     }
 }
 

@@ -68,9 +68,9 @@ impl Topics {
     /// An admin client for one round of creation: topics are created on
     /// first use only, so none is kept.
     fn admin(&self) -> Result<AdminClient<DefaultClientContext>> {
-        self.config.create().map_err(|e| {
-            MessagingError::Connection(format!("kafka: cannot create an admin client: {e}"))
-        })
+        self.config
+            .create()
+            .map_err(|e| crate::kafka_error::connection("create an admin client", e))
     }
 
     /// Makes sure each of `names` exists (creating it with the broker's
@@ -96,7 +96,7 @@ impl Topics {
         let results = admin
             .create_topics(&new, &AdminOptions::new())
             .await
-            .map_err(|e| MessagingError::Connection(format!("kafka: cannot create topics: {e}")))?;
+            .map_err(|e| crate::kafka_error::connection("create topics", e))?;
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         for r in results {
             match r {

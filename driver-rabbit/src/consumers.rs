@@ -145,7 +145,7 @@ mod tests {
             reason: "PRECONDITION_FAILED".into(),
         });
         assert_eq!(registry.snapshot()[0].state, ConsumerState::Failed);
-        t.attempt_failed(&MessagingError::Connection("reset".into()));
+        t.attempt_failed(&MessagingError::connection(crate::DRIVER, "reset"));
         assert_eq!(registry.snapshot()[0].state, ConsumerState::Recovering);
         t.resumed();
         let h = registry.snapshot();

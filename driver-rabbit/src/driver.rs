@@ -123,7 +123,7 @@ impl RabbitDriver {
 #[async_trait]
 impl Driver for RabbitDriver {
     fn name(&self) -> &'static str {
-        "rabbit"
+        crate::DRIVER
     }
 
     async fn send(

@@ -19,7 +19,10 @@ impl IoRuntime {
             .enable_all()
             .build()
             .map_err(|e| {
-                MessagingError::Connection(format!("cannot start the I/O runtime: {e}"))
+                MessagingError::connection(
+                    crate::DRIVER,
+                    format!("cannot start the I/O runtime: {e}"),
+                )
             })?;
         Ok(Self {
             runtime: Some(runtime),

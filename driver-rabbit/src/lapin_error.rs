@@ -1,7 +1,9 @@
 //! lapin's errors as the framework's: a refusal by the broker, with the
 //! options that avoid it when there are some, or a connection error.
 
-use oslo_messaging_core::MessagingError;
+use oslo_messaging_core::{DriverError, MessagingError};
+
+use crate::DRIVER;
 
 /// Maps a lapin error from `operation` (which names its object, e.g.
 /// `declare exchange "nova"`) into the framework's error: the broker's
@@ -14,7 +16,11 @@ pub(crate) fn error(operation: &str, e: &lapin::Error) -> MessagingError {
     let reason = match refusal_remedy(&text) {
         Some(avoid) => format!("{text}; {avoid}"),
         None if e.is_amqp_soft_error() => text,
-        None => return MessagingError::Connection(format!("{operation}: {text}")),
+        None => {
+            return MessagingError::Connection(
+                DriverError::new(DRIVER, format!("{operation}: {text}")).with_source(e.clone()),
+            )
+        }
     };
     MessagingError::BrokerRefused {
         operation: operation.to_owned(),

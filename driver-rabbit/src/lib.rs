@@ -116,6 +116,9 @@ pub use options::{RabbitOptions, GROUP};
 /// The URL schemes this driver serves (`kombu` is oslo.messaging's alias).
 pub const SCHEMES: &[&str] = &["rabbit", "kombu"];
 
+/// The driver's name in errors and logs.
+pub const DRIVER: &str = "rabbit";
+
 fn factory(url: &TransportUrl, config: &Config) -> Result<Arc<dyn Driver>> {
     Ok(Arc::new(RabbitDriver::new(url, config)?))
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 use tokio::sync::{watch, Notify};
 
 use crate::socket::{self, Killer};
-use oslo_messaging_core::{MessagingError, Result};
+use oslo_messaging_core::{DriverError, MessagingError, Result};
 
 use crate::endpoints::{host_of, Endpoints};
 use crate::options::RabbitOptions;
@@ -151,13 +151,17 @@ impl Link {
                 };
                 match s.phase {
                     ConnectionState::Closed => {
-                        return Err(MessagingError::Connection(format!(
-                            "the {} connection is closed",
-                            self.inner.purpose
-                        )))
+                        return Err(MessagingError::connection(
+                            crate::DRIVER,
+                            format!("the {} connection is closed", self.inner.purpose),
+                        ))
                     }
                     ConnectionState::Failed if failed > 0 => {
-                        return Err(MessagingError::Connection(cause()))
+                        // Refused (credentials, virtual host, TLS): trying
+                        // again does not help.
+                        return Err(MessagingError::Connection(
+                            DriverError::new(crate::DRIVER, cause()).permanent(),
+                        ));
                     }
                     ConnectionState::Failed if !asked_again => {
                         asked_again = true;
@@ -166,16 +170,19 @@ impl Link {
                     ConnectionState::Reconnecting
                         if retry == Some(0) && s.connection.is_none() && s.last_error.is_some() =>
                     {
-                        return Err(MessagingError::Connection(cause()))
+                        return Err(MessagingError::connection(crate::DRIVER, cause()))
                     }
                     _ => {}
                 }
                 if retry.is_some_and(|limit| failed > u64::from(limit)) {
-                    return Err(MessagingError::Connection(cause()));
+                    return Err(MessagingError::connection(crate::DRIVER, cause()));
                 }
             }
             if rx.changed().await.is_err() {
-                return Err(MessagingError::Connection("the driver is shut down".into()));
+                return Err(MessagingError::connection(
+                    crate::DRIVER,
+                    "the driver is shut down",
+                ));
             }
         }
     }

@@ -14,7 +14,9 @@ use futures::FutureExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{Acker, Channel};
-use oslo_messaging_core::driver::{IncomingNotification, IncomingRequest, Listener, MessageHandle};
+use oslo_messaging_core::driver::{
+    IncomingNotification, IncomingRequest, Listener, NotificationHandle, RequestHandle,
+};
 use oslo_messaging_core::message::ReplyResult;
 use oslo_messaging_core::{RemoteFailure, Result};
 
@@ -48,14 +50,13 @@ impl Handle {
     }
 }
 
-#[async_trait]
-impl MessageHandle for Handle {
+impl Handle {
     /// Queues the ack on lapin's I/O thread without waiting for it to be
     /// written: the broker never answers an ack, and if the connection
     /// fails first the broker requeues the message, as for any ack that
     /// did not arrive. (Going through lapin's `Acker` and waiting would
     /// cost two more thread hand-offs per message.)
-    async fn acknowledge(&self) -> Result<()> {
+    fn ack(&self) -> Result<()> {
         if self.settled.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -68,6 +69,14 @@ impl MessageHandle for Handle {
             Some(Err(e)) => Err(error("acknowledge", &e)),
             Some(Ok(())) | None => Ok(()),
         }
+    }
+}
+
+/// A notification's handle: the same delivery, settled either way.
+#[async_trait]
+impl NotificationHandle for Handle {
+    async fn acknowledge(&self) -> Result<()> {
+        self.ack()
     }
 
     async fn requeue(&self) -> Result<()> {
@@ -82,6 +91,14 @@ impl MessageHandle for Handle {
             .await
             .map(|_| ())
             .map_err(|e| error("requeue", &e))
+    }
+}
+
+/// A request's handle: acknowledged, then replied to through its replier.
+#[async_trait]
+impl RequestHandle for Handle {
+    async fn acknowledge(&self) -> Result<()> {
+        self.ack()
     }
 
     async fn reply(&self, reply: ReplyResult) -> Result<()> {
@@ -131,13 +148,13 @@ impl Listener<IncomingRequest> for RpcListener {
                 Ok(u) => u,
                 Err(e) => {
                     tracing::warn!(error = %e, routing_key = %d.routing_key, "dropping a malformed request");
-                    let _ = handle(None).acknowledge().await;
+                    let _ = handle(None).ack();
                     continue;
                 }
             };
             if self.recent.seen_before(u.unique_id.as_deref()) {
                 tracing::warn!(unique_id = u.unique_id, "ignoring a duplicate request");
-                let _ = handle(None).acknowledge().await;
+                let _ = handle(None).ack();
                 continue;
             }
             let wants_reply = u.msg_id.is_some() && u.reply_q.is_some();
@@ -154,7 +171,7 @@ impl Listener<IncomingRequest> for RpcListener {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, routing_key = %d.routing_key, "dropping a malformed request");
-                    let _ = h.acknowledge().await;
+                    let _ = h.ack();
                     let failure = RemoteFailure::new(
                         "MalformedMessage",
                         "oslo_messaging.exceptions",
@@ -194,7 +211,7 @@ impl Listener<IncomingNotification> for NotifyListener {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, routing_key = %d.routing_key, "dropping a malformed notification");
-                    let _ = handle.acknowledge().await;
+                    let _ = handle.ack();
                 }
             }
         }

@@ -25,7 +25,7 @@ use futures::FutureExt;
 use lapin::options::{BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use oslo_messaging_core::driver::Retry;
-use oslo_messaging_core::{MessagingError, Result};
+use oslo_messaging_core::{DriverError, MessagingError, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::compression::Codec;
@@ -34,6 +34,7 @@ use crate::link::Link;
 use crate::lock;
 use crate::options::RabbitOptions;
 use crate::topology::{declare, Declared, ExchangeSpec, QueueSpec};
+use crate::DRIVER;
 
 /// The routing key of [`Publisher::probe`]'s message (no queue has it).
 const PROBE_ROUTING_KEY: &str = "oslo_messaging.probe";
@@ -155,10 +156,18 @@ impl Publisher {
             let lease = match self.lease(remaining, msg.confirm).await {
                 Ok(lease) => lease,
                 Err(MessagingError::Connection(cause)) if !self.link.is_refused() => {
-                    return Err(MessagingError::MessageDeliveryFailure(format!(
-                        "not sent to exchange {:?} with routing key {:?}: {cause}",
-                        msg.exchange, msg.routing_key
-                    )))
+                    return Err(MessagingError::MessageDeliveryFailure(
+                        DriverError::new(
+                            DRIVER,
+                            format!(
+                                "not sent to exchange {:?} with routing key {:?}: {}",
+                                msg.exchange,
+                                msg.routing_key,
+                                cause.message()
+                            ),
+                        )
+                        .with_source(cause),
+                    ))
                 }
                 Err(e) => return Err(e),
             };
@@ -170,10 +179,13 @@ impl Publisher {
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Retryable(e)) => {
                     if retry.is_some_and(|limit| failures >= limit) {
-                        return Err(MessagingError::MessageDeliveryFailure(format!(
-                            "not sent after {} attempt(s): {e}",
-                            failures + 1
-                        )));
+                        return Err(MessagingError::MessageDeliveryFailure(
+                            DriverError::new(
+                                DRIVER,
+                                format!("not sent after {} attempt(s): {e}", failures + 1),
+                            )
+                            .with_source(e),
+                        ));
                     }
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, exchange = msg.exchange, "publish failed; retrying");
@@ -229,10 +241,13 @@ impl Publisher {
         })
         .await
         .map_err(|_| {
-            MessagingError::MessageDeliveryFailure(format!(
-                "the broker neither confirmed nor blocked a probe message within {}s",
-                PROBE_TIMEOUT.as_secs()
-            ))
+            MessagingError::delivery_failure(
+                DRIVER,
+                format!(
+                    "the broker neither confirmed nor blocked a probe message within {}s",
+                    PROBE_TIMEOUT.as_secs()
+                ),
+            )
         })?;
         // A channel with a publish held back by the broker is not reused.
         if answer? {
@@ -364,7 +379,7 @@ impl Publisher {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| MessagingError::Connection("the driver is shut down".into()))?;
+            .map_err(|_| MessagingError::connection(DRIVER, "the driver is shut down"))?;
         let generation = self.link.generation();
         loop {
             let idle = lock(&self.idle[usize::from(confirm)]).pop();
@@ -437,9 +452,15 @@ pub(crate) fn settled(
                 routing_key: routing_key.to_owned(),
             })
         }
-        Confirmation::Nack(None) => Err(MessagingError::MessageDeliveryFailure(format!(
-            "the broker refused the message to exchange {exchange:?} routing key {routing_key:?}"
-        ))),
+        Confirmation::Nack(None) => Err(MessagingError::MessageDeliveryFailure(
+            DriverError::new(
+                DRIVER,
+                format!(
+                    "the broker refused the message to exchange {exchange:?} routing key {routing_key:?}"
+                ),
+            )
+            .permanent(),
+        )),
     }
 }
 
@@ -451,18 +472,24 @@ fn delivery_error(exchange: &str, routing_key: &str, e: &lapin::Error) -> Messag
     let what = format!("publish to exchange {exchange:?} with routing key {routing_key:?}");
     match error(&what, e) {
         MessagingError::BrokerRefused { operation, reason } => {
-            MessagingError::MessageDeliveryFailure(format!("{operation}: {reason}"))
+            MessagingError::MessageDeliveryFailure(
+                DriverError::new(DRIVER, format!("{operation}: {reason}"))
+                    .permanent()
+                    .with_source(e.clone()),
+            )
         }
         other => other,
     }
 }
 
-/// Retryable for a connection failure ([`error`] makes lapin's hard errors
-/// [`MessagingError::Connection`]); final for anything else: a refused
+/// Retryable when [`MessagingError::is_temporary`] says so (a connection
+/// failure: [`error`] makes lapin's hard errors temporary
+/// [`MessagingError::Connection`]s); final for anything else: a refused
 /// declaration, a returned or refused message.
 fn failure(e: MessagingError) -> Failure {
-    match e {
-        MessagingError::Connection(_) => Failure::Retryable(e),
-        e => Failure::Fatal(e),
+    if e.is_temporary() {
+        Failure::Retryable(e)
+    } else {
+        Failure::Fatal(e)
     }
 }

@@ -58,12 +58,10 @@ impl Drop for Ended {
         self.alive.store(false, Ordering::Release);
         let waiters: Vec<Waiter> = lock(&self.table).waiters.drain().map(|(_, w)| w).collect();
         for w in waiters {
-            let _ = w
-                .events
-                .send(ReplyEvent::Failed(MessagingError::Connection(format!(
-                    "the reply queue {} stopped being consumed",
-                    self.queue
-                ))));
+            let _ = w.events.send(ReplyEvent::Failed(MessagingError::connection(
+                crate::DRIVER,
+                format!("the reply queue {} stopped being consumed", self.queue),
+            )));
         }
     }
 }

@@ -214,7 +214,7 @@ fn settle(
     let patience = replier.patience.saturating_sub(sent.elapsed());
     let pause = match error {
         MessagingError::MessageUndeliverable { .. } => MISSING_QUEUE_PAUSE,
-        MessagingError::Connection(_) => Duration::ZERO,
+        ref e if e.is_temporary() => Duration::ZERO,
         e => {
             tracing::error!(msg_id = replier.msg_id, error = %e, "the reply was not sent");
             return;

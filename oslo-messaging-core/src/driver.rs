@@ -103,19 +103,29 @@ impl PendingReply {
     }
 }
 
-/// Operations on one received message. RPC requests use `acknowledge` (before
-/// dispatch), `reply` and `heartbeat`; notifications use `acknowledge` or
-/// `requeue`.
+/// Operations on one received RPC request: it is acknowledged before
+/// dispatch (at most once, as oslo.messaging), then replied to. A request
+/// cannot be requeued: that is [`NotificationHandle`]'s.
 #[async_trait]
-pub trait MessageHandle: Send + Sync {
-    /// Settle the message with the broker.
+pub trait RequestHandle: Send + Sync {
+    /// Settle the request with the broker.
     async fn acknowledge(&self) -> Result<()>;
-    /// Give the message back to its queue for redelivery.
-    async fn requeue(&self) -> Result<()>;
     /// Send the reply of a call. Casts ignore it.
     async fn reply(&self, reply: ReplyResult) -> Result<()>;
     /// Send a call-monitor keep-alive to the caller. Casts ignore it.
     async fn heartbeat(&self) -> Result<()>;
+}
+
+/// Operations on one received notification: acknowledged once its
+/// endpoint returned, or requeued. A notification cannot be replied to:
+/// that is [`RequestHandle`]'s.
+#[async_trait]
+pub trait NotificationHandle: Send + Sync {
+    /// Settle the notification with the broker.
+    async fn acknowledge(&self) -> Result<()>;
+    /// Give the notification back for redelivery (only called on drivers
+    /// that claim [`Capability::Requeue`]).
+    async fn requeue(&self) -> Result<()>;
 }
 
 /// An RPC request received by a server.
@@ -129,7 +139,7 @@ pub struct IncomingRequest {
     /// The caller's call-monitor timeout: keep-alives go out every half of it.
     pub call_monitor_timeout: Option<Duration>,
     /// Settle and reply.
-    pub handle: Box<dyn MessageHandle>,
+    pub handle: Box<dyn RequestHandle>,
 }
 
 /// A notification received by a listener.
@@ -140,7 +150,7 @@ pub struct IncomingNotification {
     /// `payload`, `message_id`, `timestamp`.
     pub message: Map<String, Value>,
     /// Acknowledge or requeue.
-    pub handle: Box<dyn MessageHandle>,
+    pub handle: Box<dyn NotificationHandle>,
 }
 
 /// A stream of received messages.

@@ -1,8 +1,11 @@
 //! The one public error type of the framework.
 //!
-//! Every driver maps its private errors into [`MessagingError`], keeping the
-//! distinction between failures worth retrying (a lost connection, a timeout)
-//! and failures that will not go away (bad URL, unknown option, remote error).
+//! Every driver maps its private errors into [`MessagingError`] (as
+//! `object_store` does): a driver's failure is a [`DriverError`] that keeps
+//! the driver's name, the underlying error as its
+//! [`source`](std::error::Error::source), and whether trying again may
+//! help. [`MessagingError::is_temporary`] is the one rule that decides
+//! retrying, for callers and drivers alike.
 
 use std::fmt;
 
@@ -73,7 +76,7 @@ pub enum MessagingError {
 
     /// A message could not be delivered (no route, broker refused it, retries exhausted).
     #[error("message delivery failure: {0}")]
-    MessageDeliveryFailure(String),
+    MessageDeliveryFailure(DriverError),
 
     /// A message was published but no queue was bound to receive it.
     #[error(
@@ -107,7 +110,7 @@ pub enum MessagingError {
 
     /// The transport lost or could not open its connection.
     #[error("connection error: {0}")]
-    Connection(String),
+    Connection(DriverError),
 
     /// A driver does not support the requested operation.
     #[error("{driver} driver does not support {operation}")]
@@ -132,13 +135,34 @@ pub enum MessagingError {
 }
 
 impl MessagingError {
-    /// True for failures that may succeed when tried again later
-    /// (timeouts, lost connections, delivery failures).
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::MessagingTimeout { .. } | Self::MessageDeliveryFailure(_) | Self::Connection(_)
-        )
+    /// Whether the same operation may succeed when tried again later: a
+    /// timeout, or a driver failure its driver marked temporary (a lost
+    /// connection, a delivery that was not confirmed). A refusal (by the
+    /// broker, of credentials, of an argument) is not.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Self::MessagingTimeout { .. } => true,
+            Self::Connection(e) | Self::MessageDeliveryFailure(e) => e.is_temporary(),
+            _ => false,
+        }
+    }
+
+    /// A temporary [`Connection`](Self::Connection) error of `driver`.
+    pub fn connection(driver: &'static str, message: impl Into<String>) -> Self {
+        Self::Connection(DriverError::new(driver, message))
+    }
+
+    /// A temporary [`MessageDeliveryFailure`](Self::MessageDeliveryFailure) of `driver`.
+    pub fn delivery_failure(driver: &'static str, message: impl Into<String>) -> Self {
+        Self::MessageDeliveryFailure(DriverError::new(driver, message))
+    }
+
+    /// The driver failure this error carries, if it is one.
+    pub fn driver_error(&self) -> Option<&DriverError> {
+        match self {
+            Self::Connection(e) | Self::MessageDeliveryFailure(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The remote failure, when this is an error raised by the remote endpoint.
@@ -162,8 +186,126 @@ impl MessagingError {
     }
 }
 
+/// A driver's failure: which driver, what failed, why (the driver's own
+/// error as [`source`](std::error::Error::source), when there is one) and
+/// whether trying again may help.
+///
+/// Displays as `<driver>: <message>`; the message already says the cause
+/// in words, so a log line needs no walk of the source chain.
+#[derive(Debug)]
+pub struct DriverError {
+    driver: &'static str,
+    message: String,
+    temporary: bool,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl DriverError {
+    /// A temporary failure of `driver`: `message` says what failed and why.
+    pub fn new(driver: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            driver,
+            message: message.into(),
+            temporary: true,
+            source: None,
+        }
+    }
+
+    /// Marks it as one that trying again will not fix (refused credentials,
+    /// a refused message).
+    pub fn permanent(mut self) -> Self {
+        self.temporary = false;
+        self
+    }
+
+    /// Keeps the driver's own error as the cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The driver's name, e.g. `rabbit`.
+    pub fn driver(&self) -> &'static str {
+        self.driver
+    }
+
+    /// What failed and why, in words.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether trying again may help.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.driver, self.message)
+    }
+}
+
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl From<RemoteFailure> for MessagingError {
     fn from(f: RemoteFailure) -> Self {
         Self::Remote(Box::new(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn driver_errors_keep_driver_cause_and_whether_retrying_helps() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let lost = MessagingError::Connection(
+            DriverError::new("rabbit", "publish to exchange \"nova\": reset by peer")
+                .with_source(io),
+        );
+        assert!(lost.is_temporary());
+        assert_eq!(
+            lost.to_string(),
+            "connection error: rabbit: publish to exchange \"nova\": reset by peer"
+        );
+        let driver = lost.driver_error().expect("a driver error");
+        assert_eq!(driver.driver(), "rabbit");
+        let cause = driver.source().expect("the cause is kept");
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+
+        let refused =
+            MessagingError::Connection(DriverError::new("rabbit", "ACCESS_REFUSED").permanent());
+        assert!(!refused.is_temporary());
+        assert!(MessagingError::delivery_failure("kafka", "not acknowledged").is_temporary());
+        assert!(MessagingError::MessagingTimeout {
+            method: "m".into(),
+            timeout_ms: 1
+        }
+        .is_temporary());
+        for never in [
+            MessagingError::InvalidTransportUrl("x".into()),
+            MessagingError::BrokerRefused {
+                operation: "declare".into(),
+                reason: "r".into(),
+            },
+            MessagingError::Unsupported {
+                driver: "kafka",
+                operation: "rpc".into(),
+            },
+        ] {
+            assert!(!never.is_temporary(), "{never}");
+        }
     }
 }

@@ -37,7 +37,7 @@ pub mod version;
 pub mod versioned_object;
 pub mod wire;
 
-pub use error::{MessagingError, Result};
+pub use error::{DriverError, MessagingError, Result};
 pub use failure::RemoteFailure;
 pub use message::{Context, Priority, RpcMessage};
 pub use notify::{

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::endpoint::{CallbackResult, NotificationEndpoint, NotificationResult};
 use super::notification::{parse_message, Notification, ParseError};
-use crate::driver::{IncomingNotification, MessageHandle};
+use crate::driver::{IncomingNotification, NotificationHandle};
 use crate::message::Priority;
 use crate::serializer::Serializer;
 
@@ -51,7 +51,7 @@ impl NotifyDispatcher {
     fn parse(
         &self,
         incoming: IncomingNotification,
-    ) -> (Box<dyn MessageHandle>, Result<Notification, bool>) {
+    ) -> (Box<dyn NotificationHandle>, Result<Notification, bool>) {
         let IncomingNotification {
             context,
             message,
@@ -70,7 +70,7 @@ impl NotifyDispatcher {
         (handle, parsed)
     }
 
-    async fn settle(&self, handle: &dyn MessageHandle, requeue: bool) {
+    async fn settle(&self, handle: &dyn NotificationHandle, requeue: bool) {
         let settled = if requeue && self.allow_requeue {
             handle.requeue().await
         } else {
@@ -159,7 +159,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::message::ReplyResult;
     use crate::notify::notification::build_message;
     use crate::notify::NotificationFilter;
     use crate::serializer::NoOpSerializer;
@@ -169,7 +168,7 @@ mod tests {
     struct Handle(String, Settled);
 
     #[async_trait]
-    impl MessageHandle for Handle {
+    impl NotificationHandle for Handle {
         async fn acknowledge(&self) -> crate::Result<()> {
             self.1.lock().expect("lock").push((self.0.clone(), "ack"));
             Ok(())
@@ -179,12 +178,6 @@ mod tests {
                 .lock()
                 .expect("lock")
                 .push((self.0.clone(), "requeue"));
-            Ok(())
-        }
-        async fn reply(&self, _: ReplyResult) -> crate::Result<()> {
-            Ok(())
-        }
-        async fn heartbeat(&self) -> crate::Result<()> {
             Ok(())
         }
     }

@@ -83,9 +83,10 @@ impl_driver!(NullDriver, |_s, _t, _m, _f| Err(unsupported(
 impl_driver!(RecordingDriver, |s, target, message, format| {
     let topic = target.topic.clone().unwrap_or_default();
     if s.fail_topic.as_deref() == Some(topic.as_str()) {
-        return Err(MessagingError::MessageDeliveryFailure(format!(
-            "refused {topic}"
-        )));
+        return Err(MessagingError::delivery_failure(
+            "recording",
+            format!("refused {topic}"),
+        ));
     }
     s.sent.lock().expect("lock").push((topic, format, message));
     Ok(())

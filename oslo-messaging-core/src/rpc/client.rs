@@ -246,8 +246,9 @@ impl RpcClient {
             .await
             .map_err(|_| timed_out())??;
         let mut pending = pending.ok_or_else(|| {
-            MessagingError::MessageDeliveryFailure(
-                "driver returned no reply channel for a call".into(),
+            MessagingError::delivery_failure(
+                self.transport.driver().name(),
+                "the driver returned no reply channel for a call",
             )
         })?;
         let mut monitor = self.call_monitor_timeout.map(|t| Instant::now() + t);
@@ -256,9 +257,10 @@ impl RpcClient {
             match tokio::time::timeout_at(wait_until, pending.next()).await {
                 Err(_) => return Err(timed_out()),
                 Ok(None) => {
-                    return Err(MessagingError::MessageDeliveryFailure(format!(
-                        "the transport closed while waiting for the reply to {method:?}"
-                    )))
+                    return Err(MessagingError::delivery_failure(
+                        self.transport.driver().name(),
+                        format!("the transport closed while waiting for the reply to {method:?}"),
+                    ))
                 }
                 Ok(Some(ReplyEvent::KeepAlive)) => {
                     monitor = self.call_monitor_timeout.map(|t| Instant::now() + t);

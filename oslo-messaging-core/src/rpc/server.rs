@@ -6,7 +6,7 @@ use std::time::Duration;
 use oslo_messaging_executors::{Executor, Job};
 use tokio::runtime::Handle;
 
-use crate::driver::{IncomingRequest, MessageHandle};
+use crate::driver::{IncomingRequest, RequestHandle};
 use crate::error::{MessagingError, Result};
 use crate::rpc::dispatcher::{AccessPolicy, Dispatcher};
 use crate::rpc::endpoint::Endpoint;
@@ -196,7 +196,7 @@ async fn process_request(dispatcher: &Dispatcher, runtime: &Handle, request: Inc
         call_monitor_timeout,
         handle,
     } = request;
-    let handle: Arc<dyn MessageHandle> = Arc::from(handle);
+    let handle: Arc<dyn RequestHandle> = Arc::from(handle);
     if let Err(e) = handle.acknowledge().await {
         tracing::warn!(method = %message.method, "could not acknowledge request: {e}");
     }
@@ -220,7 +220,7 @@ async fn process_request(dispatcher: &Dispatcher, runtime: &Handle, request: Inc
 /// blocking method on a pool thread cannot hold them back.
 fn spawn_keep_alive(
     runtime: &Handle,
-    handle: Arc<dyn MessageHandle>,
+    handle: Arc<dyn RequestHandle>,
     monitor: Duration,
 ) -> tokio::task::AbortHandle {
     let period = (monitor / 2).max(Duration::from_millis(1));
