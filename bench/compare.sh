@@ -61,6 +61,14 @@ c = amqp.Connection('127.0.0.1:5672'); c.connect(); c.channel().exchange_delete(
 trap cleanup EXIT
 
 json() { "$py" -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print($1)"; }
+# Wait until `file` has a line matching `pattern`, failing with the
+# process's log when process `pid` exits first.
+wait_for() { # file pattern pid log
+    until grep -q "$2" "$1"; do
+        kill -0 "$3" 2>/dev/null || { cat "$4" >&2; exit 1; }
+        sleep 0.05
+    done
+}
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 # Ours and the raw floor: a server process and a client process, like the
@@ -82,10 +90,7 @@ once() { # kind topic count concurrency
     "$cli" --url "$run_url" "${run_args[@]}" --topic "$topic" bench "${server[@]}" --messages "$n" --json \
         >"$work/server.json" 2>"$work/server.err" &
     local pid=$!
-    until grep -q "^bench server ready" "$work/server.err"; do
-        kill -0 $pid 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_for "$work/server.err" "^bench server ready" $pid "$work/server.err"
     "$cli" --url "$run_url" "${run_args[@]}" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
         --concurrency "$c" --json >"$work/client.json" 2>"$work/client.err"
     # A client with errors leaves the server short of its count: stop it.
@@ -165,10 +170,7 @@ kafka_python() { # topic count [ours|python]
     "$py" bench/python_listener.py --url "$KAFKA_URL" --topic "$topic" --count "$n" \
         >"$work/pylistener.out" 2>"$work/pylistener.err" &
     local pid=$!
-    until grep -q '"ready"' "$work/pylistener.out"; do
-        kill -0 $pid 2>/dev/null || { cat "$work/pylistener.err" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_for "$work/pylistener.out" '"ready"' $pid "$work/pylistener.err"
     t0=$(date +%s.%N)
     if [[ $by == python ]]; then
         "$py" bench/python_client.py --url "$KAFKA_URL" --topic "$topic" --calls "$n" \
@@ -177,10 +179,7 @@ kafka_python() { # topic count [ours|python]
         "$cli" --url "$KAFKA_URL" --topic "$topic" bench notify-client --calls "$n" \
             --concurrency 16 --json >"$work/client.json" 2>/dev/null
     fi
-    until grep -q '"messages"' "$work/pylistener.out"; do
-        kill -0 $pid 2>/dev/null || { cat "$work/pylistener.err" >&2; exit 1; }
-        sleep 0.05
-    done
+    wait_for "$work/pylistener.out" '"messages"' $pid "$work/pylistener.err"
     t1=$(date +%s.%N)
     wait $pid
     "$py" -c "print(round($n / ($t1 - $t0)))"

@@ -15,6 +15,48 @@
 
 use oslo_messaging_core::{Context, Result, RpcSend};
 
+/// The `main` of the example binaries: logs to stderr (`RUST_LOG`,
+/// default `warn`), runs `run` with a transport on the URL given as the
+/// first argument (`fake://` when there is none), and exits with status 1,
+/// saying why, when it fails.
+pub async fn main_with_url_arg<F, Fut>(name: &str, run: F) -> std::process::ExitCode
+where
+    F: FnOnce(oslo_messaging_core::Transport) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fake://".to_owned());
+    let transport = oslo_messaging_core::Transport::from_url(&url);
+    if let Ok(t) = &transport {
+        println!("transport: {} ({})", t.url(), t.driver().name());
+    }
+    match run_on(transport, run).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_on<F, Fut>(
+    transport: Result<oslo_messaging_core::Transport>,
+    run: F,
+) -> Result<()>
+where
+    F: FnOnce(oslo_messaging_core::Transport) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    run(transport?).await
+}
+
 pub mod compute {
     //! The compute service's RPC interface, versions 1.4 and 2.0, and
     //! [`ComputeManager`], which implements both.

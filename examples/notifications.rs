@@ -27,22 +27,7 @@ const SAMPLES: usize = 40;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "fake://".to_owned());
-    match run(&url).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("notifications example failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    oslo_messaging_examples::main_with_url_arg("notifications example", run).await
 }
 
 /// A listener in `pool` on `metering.sample`, reporting `(name, event_type)`.
@@ -66,13 +51,7 @@ async fn listener(
     Ok(l)
 }
 
-async fn run(url: &str) -> Result<()> {
-    let transport = Transport::from_url(url)?;
-    println!(
-        "transport: {} ({})",
-        transport.url(),
-        transport.driver().name()
-    );
+async fn run(transport: Transport) -> Result<()> {
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let listeners = [
         listener(&transport, "ceilometer", "ceilometer-1", &seen_tx).await?,

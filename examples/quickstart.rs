@@ -52,32 +52,10 @@ impl Calculator for Service {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "fake://".to_owned());
-    match run(&url).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("quickstart failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    oslo_messaging_examples::main_with_url_arg("quickstart", run).await
 }
 
-async fn run(url: &str) -> Result<()> {
-    let transport = Transport::from_url(url)?;
-    println!(
-        "transport: {} ({})",
-        transport.url(),
-        transport.driver().name()
-    );
-
+async fn run(transport: Transport) -> Result<()> {
     // A server: the trait's implementation, served as the `calculator` endpoint.
     let (log_tx, mut log_rx) = mpsc::unbounded_channel();
     let server = RpcServer::builder(&transport, Target::server("quickstart", "demo"))

@@ -123,12 +123,8 @@ impl OptionGroup for KafkaOptions {
     const NAME: &'static str = GROUP;
 }
 
-fn refuse(option: &str, reason: impl Into<String>) -> MessagingError {
-    MessagingError::InvalidOption {
-        group: GROUP.into(),
-        option: option.into(),
-        reason: reason.into(),
-    }
+fn refuse(option: &str, reason: impl std::fmt::Display) -> MessagingError {
+    MessagingError::invalid_option(GROUP, option, reason)
 }
 
 fn one_of(option: &str, value: &str, allowed: &[&str]) -> Result<()> {

@@ -173,7 +173,9 @@ impl MessagingError {
         }
     }
 
-    pub(crate) fn invalid_option(
+    /// An [`InvalidOption`](Self::InvalidOption) error: option `option` of
+    /// group `group` is wrong for `reason`.
+    pub fn invalid_option(
         group: impl fmt::Display,
         option: impl fmt::Display,
         reason: impl fmt::Display,
