@@ -46,10 +46,7 @@ where
     }
 }
 
-async fn run_on<F, Fut>(
-    transport: Result<oslo_messaging_core::Transport>,
-    run: F,
-) -> Result<()>
+async fn run_on<F, Fut>(transport: Result<oslo_messaging_core::Transport>, run: F) -> Result<()>
 where
     F: FnOnce(oslo_messaging_core::Transport) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,

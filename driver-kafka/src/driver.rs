@@ -169,7 +169,11 @@ impl Driver for KafkaDriver {
         topics.sort();
         topics.dedup();
         self.topics.ensure(&topics).await?;
-        let group = pool.unwrap_or(&self.options.consumer_group).to_owned();
+        // `group or self.group_id`, as Python: an empty pool is none.
+        let group = pool
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&self.options.consumer_group)
+            .to_owned();
         let spec = ListenerSpec {
             config: self.options.consumer_config(&self.brokers, &group),
             topics,

@@ -73,12 +73,18 @@ struct Progress {
 }
 
 impl Progress {
-    fn take(&mut self, offset: i64) {
-        if self.floor.is_some_and(|f| offset <= f) {
-            self.floor = None;
+    /// Registers a record taken for dispatch; `false` when it must be
+    /// dropped instead: it lies past a requeued offset, so the seek back
+    /// delivers it again (it was polled before the seek took effect).
+    fn take(&mut self, offset: i64) -> bool {
+        match self.floor {
+            Some(f) if offset > f => return false,
+            Some(f) if offset == f => self.floor = None,
+            _ => {}
         }
         self.pending.insert(offset);
         self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
+        true
     }
 
     /// The offset to commit (the first not settled), if it moved.
@@ -253,6 +259,7 @@ fn explicit_offsets(
     let mut start = TopicPartitionList::new();
     let mut first_time = TopicPartitionList::new();
     for e in committed.elements() {
+        e.error()?;
         let offset = match e.offset() {
             Offset::Offset(n) => Offset::Offset(n),
             _ => {
@@ -372,15 +379,15 @@ impl KafkaListener {
         let batch: Vec<Record> = {
             let mut inner = self.shared.lock();
             let n = inner.buffered.len().min(self.max_poll_records);
-            let batch: Vec<Record> = inner.buffered.drain(..n).collect();
+            let mut batch: Vec<Record> = inner.buffered.drain(..n).collect();
             if self.shared.commits_after_dispatch() {
-                for r in &batch {
+                batch.retain(|r| {
                     inner
                         .progress
                         .entry((r.topic.clone(), r.partition))
                         .or_default()
-                        .take(r.offset);
-                }
+                        .take(r.offset)
+                });
             }
             batch
         };
@@ -391,29 +398,21 @@ impl KafkaListener {
                 Some(false)
             };
         }
-        if !self.shared.auto_commit && self.shared.delivery == DeliverySemantics::AtMostOnce {
-            self.commit_before_dispatch(&batch).await;
-        }
         self.shared.health_mut().deliveries += batch.len() as u64;
+        let commit = offsets_of(&batch, true);
+        // Kept before the commit is awaited: next() may be cancelled (a
+        // batch timeout, stop) and the records must survive it.
         self.taken.extend(batch);
+        if !self.shared.auto_commit && self.shared.delivery == DeliverySemantics::AtMostOnce {
+            self.commit_before_dispatch(commit).await;
+        }
         Some(true)
     }
 
-    async fn commit_before_dispatch(&self, batch: &[Record]) {
+    async fn commit_before_dispatch(&self, tpl: TopicPartitionList) {
         let Some(consumer) = self.consumer.clone() else {
             return;
         };
-        let mut next: HashMap<TopicPartition, i64> = HashMap::new();
-        for r in batch {
-            let e = next
-                .entry((r.topic.clone(), r.partition))
-                .or_insert(r.offset + 1);
-            *e = (*e).max(r.offset + 1);
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in next {
-            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
-        }
         let done =
             tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
         match done {
@@ -430,7 +429,7 @@ impl KafkaListener {
             .as_ref()
             .filter(|_| self.shared.commits_after_dispatch())
             .map(|c| Settle {
-                consumer: c.clone(),
+                consumer: Arc::downgrade(c),
                 shared: self.shared.clone(),
                 topic: r.topic.clone(),
                 partition: r.partition,
@@ -454,13 +453,30 @@ impl KafkaListener {
     }
 }
 
+/// For each partition of `records`, the offset after its last record
+/// (`after_last`) or of its first one, as a list to commit.
+fn offsets_of(records: &[Record], after_last: bool) -> TopicPartitionList {
+    let mut at: HashMap<TopicPartition, i64> = HashMap::new();
+    for r in records {
+        let o = if after_last { r.offset + 1 } else { r.offset };
+        let e = at.entry((r.topic.clone(), r.partition)).or_insert(o);
+        *e = if after_last { (*e).max(o) } else { (*e).min(o) };
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in at {
+        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+    }
+    tpl
+}
+
 /// The consumer thread: polls until stopped, pausing while the buffer is
 /// full (it keeps polling, so the group keeps it).
 fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
     let mut paused = false;
     while !shared.is_stopped() {
         let len = shared.lock().buffered.len();
-        if !paused && len >= cap {
+        if len >= cap {
+            // Again each round: partitions assigned meanwhile are not paused.
             paused = set_paused(consumer, true);
         } else if paused && len < cap.div_ceil(2) {
             paused = !set_paused(consumer, false);
@@ -534,6 +550,17 @@ impl Listener<IncomingNotification> for KafkaListener {
     }
 
     async fn stop(&mut self) {
+        // Records taken (and so committed, at most once) but never handed
+        // out: commit their first offsets back, so the group delivers them
+        // again instead of losing them.
+        let mut undelivered = std::mem::take(&mut self.taken);
+        if !undelivered.is_empty()
+            && !self.shared.auto_commit
+            && self.shared.delivery == DeliverySemantics::AtMostOnce
+        {
+            let rewind = offsets_of(undelivered.make_contiguous(), false);
+            self.commit_before_dispatch(rewind).await;
+        }
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
@@ -555,7 +582,9 @@ impl Drop for KafkaListener {
 
 /// Where a record came from, to settle it at-least-once.
 struct Settle {
-    consumer: Arc<KafkaConsumer>,
+    /// Weak: a handle kept after the listener stopped must not keep the
+    /// consumer (whose drop blocks) alive on an async thread.
+    consumer: std::sync::Weak<KafkaConsumer>,
     shared: Arc<Shared>,
     topic: String,
     partition: i32,
@@ -565,6 +594,10 @@ struct Settle {
 impl Settle {
     /// Acknowledges (`requeue == false`) or requeues the record.
     fn settle(&self, requeue: bool) -> KafkaResult<()> {
+        let Some(consumer) = self.consumer.upgrade() else {
+            // The listener stopped: what it did not commit is delivered again.
+            return Ok(());
+        };
         let tp = (self.topic.clone(), self.partition);
         let commit = {
             let mut inner = self.shared.lock();
@@ -588,7 +621,7 @@ impl Settle {
             p.commit_point()
         };
         if requeue {
-            self.consumer.seek(
+            consumer.seek(
                 &self.topic,
                 self.partition,
                 Offset::Offset(self.offset),
@@ -598,7 +631,7 @@ impl Settle {
         if let Some(offset) = commit {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(offset))?;
-            self.consumer.commit(&tpl, CommitMode::Async)?;
+            consumer.commit(&tpl, CommitMode::Async)?;
         }
         Ok(())
     }
@@ -645,7 +678,7 @@ mod tests {
     fn commits_stop_at_the_first_unsettled_or_requeued_offset() {
         let mut p = Progress::default();
         for o in 5..9 {
-            p.take(o);
+            assert!(p.take(o));
         }
         assert_eq!(p.commit_point(), Some(5), "nothing settled");
         p.pending.remove(&6);
@@ -658,10 +691,15 @@ mod tests {
         p.next = Some(7);
         p.pending.remove(&8);
         assert_eq!(p.commit_point(), None, "still 7");
-        p.take(7);
+        assert!(
+            !p.take(9),
+            "polled before the seek: dropped, it comes again"
+        );
+        assert_eq!(p.commit_point(), None, "still 7");
+        assert!(p.take(7));
         p.pending.remove(&7);
         assert_eq!(p.commit_point(), Some(8));
-        p.take(8);
+        assert!(p.take(8));
         p.pending.remove(&8);
         assert_eq!(p.commit_point(), Some(9));
     }

@@ -29,15 +29,18 @@ pub enum DeliverySemantics {
 }
 
 /// The options of the Kafka driver. Field names are the option names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Debug` hides `ssl_client_key_password`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KafkaOptions {
     /// Largest fetch per partition in bytes (1048576):
     /// `max.partition.fetch.bytes`.
     #[serde(deserialize_with = "lenient::u64")]
     pub kafka_max_fetch_bytes: u64,
-    /// Seconds a listener waits in one poll (1.0). Also the bound on how
-    /// long `stop()` waits for the poll in progress.
+    /// Seconds Python's listener waits in one poll (1.0). Accepted for
+    /// compatibility; this driver's listeners poll on a thread of their
+    /// own in steps of 0.1 s (the bound on how long `stop()` waits for
+    /// the poll in progress).
     #[serde(deserialize_with = "lenient::f64")]
     pub kafka_consumer_timeout: f64,
     /// Consumer group of listeners without a pool (`oslo_messaging_consumer`):
@@ -115,6 +118,19 @@ impl Default for KafkaOptions {
             ssl_client_key_password: String::new(),
             delivery_semantics: "at-most-once".into(),
             num_partitions: -1,
+        }
+    }
+}
+
+impl std::fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.clone();
+        if !shown.ssl_client_key_password.is_empty() {
+            shown.ssl_client_key_password = "***".into();
+        }
+        match serde_json::to_string(&shown) {
+            Ok(json) => write!(f, "KafkaOptions {json}"),
+            Err(_) => f.write_str("KafkaOptions { .. }"),
         }
     }
 }
@@ -392,6 +408,14 @@ mod tests {
         assert_eq!(b.servers, "h1:9093,h2:9092,[::1]:9094");
         assert_eq!(b.username.as_deref(), Some("u"));
         assert!(!format!("{b:?}").contains("secret"));
+        let with_key = KafkaOptions {
+            ssl_client_key_password: "keysecret".into(),
+            ..KafkaOptions::default()
+        };
+        assert!(
+            !format!("{with_key:?}").contains("keysecret"),
+            "{with_key:?}"
+        );
         let c = KafkaOptions {
             security_protocol: "SASL_PLAINTEXT".into(),
             ..KafkaOptions::default()

@@ -12,7 +12,7 @@
 //!
 //! Python counts on the broker creating a topic when it is first used
 //! (`auto.create.topics.enable`). Brokers where that is off (and tansu,
-//! which has no such setting) need the topics made: [`Topics::ensure`]
+//! which has no such setting) need the topics made: the driver
 //! creates the missing ones with the broker's default replication factor
 //! and `num_partitions` partitions (the broker's default unless set), before a listener subscribes and before the first
 //! notification to a topic.
@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use oslo_messaging_core::address::notification_topic;
-use oslo_messaging_core::{MessagingError, Priority, Result};
+use oslo_messaging_core::{Priority, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
@@ -76,10 +76,12 @@ impl Topics {
     /// Makes sure each of `names` exists (creating it with the broker's
     /// defaults when it does not).
     ///
+    /// A topic the broker refuses to create (no `CREATE` permission, an
+    /// old broker) is logged and taken as existing, as Python takes it.
+    ///
     /// # Errors
-    /// [`MessagingError::Connection`] when the broker cannot be asked;
-    /// [`MessagingError::BrokerRefused`] when it refuses to create one
-    /// (e.g. no `CREATE` permission: create the topic beforehand).
+    /// [`MessagingError::Connection`](oslo_messaging_core::MessagingError::Connection)
+    /// when the broker cannot be asked.
     pub(crate) async fn ensure(&self, names: &[String]) -> Result<()> {
         let missing: Vec<&String> = {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,13 +105,14 @@ impl Topics {
                 Ok(name) | Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
                     known.insert(name);
                 }
+                // Not allowed to create (no CREATE permission), or a broker
+                // older than 2.4 that wants explicit settings: carry on as
+                // Python does, counting on the topic existing or on the
+                // broker's auto-creation.
                 Err((name, code)) => {
-                    return Err(MessagingError::BrokerRefused {
-                        operation: format!("create topic {name:?}"),
-                        reason: format!(
-                            "{code}; create the topic beforehand or allow this client to"
-                        ),
-                    })
+                    tracing::warn!(driver = crate::DRIVER, topic = %name, %code,
+                        "could not create the topic; carrying on as if it exists");
+                    known.insert(name);
                 }
             }
         }
