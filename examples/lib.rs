@@ -33,25 +33,20 @@ where
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "fake://".to_owned());
-    let transport = oslo_messaging_core::Transport::from_url(&url);
-    if let Ok(t) = &transport {
-        println!("transport: {} ({})", t.url(), t.driver().name());
-    }
-    match run_on(transport, run).await {
+    let outcome = match oslo_messaging_core::Transport::from_url(&url) {
+        Ok(t) => {
+            println!("transport: {} ({})", t.url(), t.driver().name());
+            run(t).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name} failed: {e}");
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-async fn run_on<F, Fut>(transport: Result<oslo_messaging_core::Transport>, run: F) -> Result<()>
-where
-    F: FnOnce(oslo_messaging_core::Transport) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    run(transport?).await
 }
 
 pub mod compute {

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::kafka_error;
 use crate::listener::{KafkaListener, ListenerSpec, Shared};
-use crate::options::{Brokers, DeliverySemantics, KafkaOptions};
+use crate::options::{Brokers, Commit, KafkaOptions};
 use crate::topics::{listen_topic, send_topic, Topics};
 use crate::DRIVER;
 
@@ -26,7 +26,7 @@ use crate::DRIVER;
 /// [`Transport`](oslo_messaging_core::Transport); see the crate docs.
 pub struct KafkaDriver {
     options: KafkaOptions,
-    delivery: DeliverySemantics,
+    commit: Commit,
     brokers: Brokers,
     virtual_host: Option<String>,
     producer: Mutex<Option<FutureProducer>>,
@@ -51,7 +51,7 @@ impl KafkaDriver {
     ) -> Result<Self> {
         options.validate()?;
         Ok(Self {
-            delivery: options.delivery()?,
+            commit: options.commit()?,
             topics: Topics::new(
                 options.client_config(&brokers),
                 i32::try_from(options.num_partitions).unwrap_or(-1),
@@ -101,7 +101,7 @@ impl Driver for KafkaDriver {
 
     fn capabilities(&self) -> Capabilities {
         let c = Capabilities::none().with(Capability::Notifications);
-        if self.delivery == DeliverySemantics::AtLeastOnce && !self.options.enable_auto_commit {
+        if self.commit == Commit::AfterDispatch {
             c.with(Capability::Requeue)
         } else {
             c
@@ -178,8 +178,7 @@ impl Driver for KafkaDriver {
             config: self.options.consumer_config(&self.brokers, &group),
             topics,
             group,
-            delivery: self.delivery,
-            auto_commit: self.options.enable_auto_commit,
+            commit: self.commit,
             max_poll_records: self.options.max_poll_records,
         };
         let (listener, shared) = KafkaListener::start(spec).await?;

@@ -38,7 +38,7 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{watch, Notify};
 
 use crate::kafka_error::connection;
-use crate::options::DeliverySemantics;
+use crate::options::Commit;
 use crate::DRIVER;
 
 /// How long one `poll` blocks: the bound on how long `stop()` waits.
@@ -115,8 +115,7 @@ pub(crate) struct Shared {
     stop: AtomicBool,
     joined: watch::Sender<bool>,
     health: Mutex<ConsumerHealth>,
-    delivery: DeliverySemantics,
-    auto_commit: bool,
+    commit: Commit,
 }
 
 impl Shared {
@@ -138,7 +137,7 @@ impl Shared {
     }
 
     fn commits_after_dispatch(&self) -> bool {
-        !self.auto_commit && self.delivery == DeliverySemantics::AtLeastOnce
+        self.commit == Commit::AfterDispatch
     }
 }
 
@@ -288,8 +287,7 @@ pub(crate) struct ListenerSpec {
     pub(crate) config: ClientConfig,
     pub(crate) topics: Vec<String>,
     pub(crate) group: String,
-    pub(crate) delivery: DeliverySemantics,
-    pub(crate) auto_commit: bool,
+    pub(crate) commit: Commit,
     pub(crate) max_poll_records: usize,
 }
 
@@ -315,8 +313,7 @@ impl KafkaListener {
                 deliveries: 0,
                 recoveries: 0,
             }),
-            delivery: spec.delivery,
-            auto_commit: spec.auto_commit,
+            commit: spec.commit,
         });
         let context = ListenerContext {
             shared: shared.clone(),
@@ -403,13 +400,16 @@ impl KafkaListener {
         // Kept before the commit is awaited: next() may be cancelled (a
         // batch timeout, stop) and the records must survive it.
         self.taken.extend(batch);
-        if !self.shared.auto_commit && self.shared.delivery == DeliverySemantics::AtMostOnce {
-            self.commit_before_dispatch(commit).await;
+        if self.shared.commit == Commit::BeforeDispatch {
+            self.commit_sync(commit, "these records may be delivered again")
+                .await;
         }
         Some(true)
     }
 
-    async fn commit_before_dispatch(&self, tpl: TopicPartitionList) {
+    /// Commits `tpl` and waits for the broker's answer (on a blocking
+    /// thread); a failure is logged with `if_failed`, what it means.
+    async fn commit_sync(&self, tpl: TopicPartitionList, if_failed: &str) {
         let Some(consumer) = self.consumer.clone() else {
             return;
         };
@@ -417,8 +417,7 @@ impl KafkaListener {
             tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
         match done {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(driver = DRIVER, error = %e,
-                "committing before dispatch failed; these records may be delivered again"),
+            Ok(Err(e)) => tracing::warn!(driver = DRIVER, error = %e, "commit failed: {if_failed}"),
             Err(e) => tracing::warn!(driver = DRIVER, error = %e, "commit task failed"),
         }
     }
@@ -554,12 +553,10 @@ impl Listener<IncomingNotification> for KafkaListener {
         // out: commit their first offsets back, so the group delivers them
         // again instead of losing them.
         let mut undelivered = std::mem::take(&mut self.taken);
-        if !undelivered.is_empty()
-            && !self.shared.auto_commit
-            && self.shared.delivery == DeliverySemantics::AtMostOnce
-        {
+        if !undelivered.is_empty() && self.shared.commit == Commit::BeforeDispatch {
             let rewind = offsets_of(undelivered.make_contiguous(), false);
-            self.commit_before_dispatch(rewind).await;
+            self.commit_sync(rewind, "records taken but not handled are lost")
+                .await;
         }
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_one();

@@ -28,6 +28,19 @@ pub enum DeliverySemantics {
     AtLeastOnce,
 }
 
+/// When a listener commits offsets: the one rule, from
+/// `enable_auto_commit` and `delivery_semantics` (which `validate` keeps
+/// from conflicting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// librdkafka commits in the background (`enable_auto_commit = true`).
+    Auto,
+    /// Before dispatch, as Python ([`DeliverySemantics::AtMostOnce`]).
+    BeforeDispatch,
+    /// Once handled ([`DeliverySemantics::AtLeastOnce`]); requeue possible.
+    AfterDispatch,
+}
+
 /// The options of the Kafka driver. Field names are the option names.
 /// `Debug` hides `ssl_client_key_password`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -222,6 +235,18 @@ impl KafkaOptions {
                 format!("{other:?} is not one of at-most-once, at-least-once"),
             )),
         }
+    }
+
+    /// When listeners commit offsets.
+    ///
+    /// # Errors
+    /// As [`delivery`](Self::delivery).
+    pub(crate) fn commit(&self) -> Result<Commit> {
+        Ok(match (self.enable_auto_commit, self.delivery()?) {
+            (true, _) => Commit::Auto,
+            (false, DeliverySemantics::AtMostOnce) => Commit::BeforeDispatch,
+            (false, DeliverySemantics::AtLeastOnce) => Commit::AfterDispatch,
+        })
     }
 
     /// The properties producers and consumers share: brokers, security.

@@ -10,7 +10,6 @@ mod peer;
 
 use std::collections::BTreeSet;
 
-use oslo_messaging_core::config::Config;
 use oslo_messaging_core::notify::{Notifier, NotifySendExt};
 use oslo_messaging_core::{Context, Priority, Transport};
 use peer::{within, Peer, RustListener, PATIENCE};
@@ -18,16 +17,6 @@ use serde_json::{json, Value};
 
 /// The URL both sides use: no virtual host (see the `topics` module docs).
 const URL: &str = support::BROKER_URL;
-
-fn transport(num_partitions: u32) -> Transport {
-    support::require_broker();
-    let config = Config::defaults();
-    Transport::new(
-        &config,
-        Some(&format!("{URL}?num_partitions={num_partitions}")),
-    )
-    .expect("kafka transport")
-}
 
 fn notifier(t: &Transport, topic: &str) -> Notifier {
     Notifier::builder(t)
@@ -65,7 +54,7 @@ async fn python_notify(topic: &str, event_type: &str, payload: &Value) {
 /// payload's big integers and key order intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_notifications_reach_a_rust_listener() {
-    let t = transport(1);
+    let t = support::transport_with_partitions(1);
     let topic = support::unique("py_to_rust");
     let pool = support::unique("pool");
     let mut listener = RustListener::start(&t, &topic, &pool).await;
@@ -90,7 +79,7 @@ async fn python_notifications_reach_a_rust_listener() {
 /// the group's Rust member committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_notifications_reach_a_python_listener_in_a_pool() {
-    let t = transport(1);
+    let t = support::transport_with_partitions(1);
     let topic = support::unique("rust_to_py");
     let pool = support::unique("pool");
     // A Rust member of the pool makes the topic and commits the group's
@@ -132,7 +121,7 @@ async fn rust_notifications_reach_a_python_listener_in_a_pool() {
 /// records (each once, between them); another pool gets every record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_and_rust_listeners_share_a_pool_and_each_pool_gets_everything() {
-    let t = transport(2);
+    let t = support::transport_with_partitions(2);
     let topic = support::unique("shared");
     let (shared, other) = (
         support::unique("shared_pool"),

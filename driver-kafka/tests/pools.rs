@@ -9,23 +9,10 @@ mod peer;
 
 use std::collections::BTreeSet;
 
-use oslo_messaging_core::config::Config;
 use oslo_messaging_core::notify::{Notifier, NotifySendExt};
-use oslo_messaging_core::{Context, Transport};
+use oslo_messaging_core::Context;
 use peer::RustListener;
 use serde_json::json;
-
-fn transport(num_partitions: u32) -> Transport {
-    support::require_broker();
-    Transport::new(
-        &Config::defaults(),
-        Some(&format!(
-            "{}?num_partitions={num_partitions}",
-            support::BROKER_URL
-        )),
-    )
-    .expect("kafka transport")
-}
 
 async fn send(n: &Notifier, range: std::ops::Range<usize>) -> BTreeSet<String> {
     let mut sent = BTreeSet::new();
@@ -39,7 +26,7 @@ async fn send(n: &Notifier, range: std::ops::Range<usize>) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_of_a_pool_share_partitions_and_take_over_a_leaving_members() {
-    let t = transport(4);
+    let t = support::transport_with_partitions(4);
     let topic = support::unique("pools");
     let (a, b) = (support::unique("pool_a"), support::unique("pool_b"));
     let mut a1 = RustListener::start(&t, &topic, &a).await;

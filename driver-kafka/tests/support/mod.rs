@@ -28,6 +28,14 @@ pub fn require_broker() {
     }
 }
 
+/// A transport on the Kafka driver with default options, creating topics
+/// of `num_partitions` partitions.
+pub fn transport_with_partitions(num_partitions: u32) -> Transport {
+    require_broker();
+    let url = format!("{BROKER_URL}?num_partitions={num_partitions}");
+    Transport::new(&Config::defaults(), Some(&url)).expect("kafka transport")
+}
+
 /// A transport on the Kafka driver with `config`, its listeners in a
 /// consumer group of their own unless a test names a pool, and the topics
 /// it creates of one partition, so that each is in order as the
