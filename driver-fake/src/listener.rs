@@ -99,6 +99,7 @@ impl Listener<IncomingRequest> for RpcListener {
                 message: d.message,
                 wants_reply: d.reply_to.is_some(),
                 call_monitor_timeout: d.call_monitor_timeout,
+                message_id: None,
                 handle: Box::new(RpcHandle {
                     reply_to: d.reply_to,
                 }),

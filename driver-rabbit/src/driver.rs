@@ -184,7 +184,7 @@ impl Driver for RabbitDriver {
             exchange,
             routing_key,
             body: &body,
-            properties: wire::properties(expiration),
+            properties: wire::properties(expiration, context),
             mandatory,
             // The reply proves a call's delivery; casts are confirmed.
             confirm: pending.is_none() || mandatory,
@@ -215,7 +215,7 @@ impl Driver for RabbitDriver {
             exchange,
             routing_key: key,
             body: &body,
-            properties: wire::properties(None),
+            properties: wire::properties(None, context),
             mandatory: false,
             confirm: true,
         };

@@ -158,6 +158,7 @@ impl Listener<IncomingRequest> for RpcListener {
                 continue;
             }
             let wants_reply = u.msg_id.is_some() && u.reply_q.is_some();
+            let message_id = u.msg_id.clone();
             let h = handle(self.replier(u.reply_q.take(), u.msg_id.take()));
             match wire::request(&mut u.body) {
                 Ok(message) => {
@@ -166,6 +167,7 @@ impl Listener<IncomingRequest> for RpcListener {
                         message,
                         wants_reply,
                         call_monitor_timeout: u.call_monitor_timeout,
+                        message_id,
                         handle: Box::new(h),
                     })
                 }

@@ -54,7 +54,7 @@ impl Replier {
             exchange: "",
             routing_key: &self.reply_q,
             body,
-            properties: wire::properties(None),
+            properties: wire::properties(None, &oslo_messaging_core::Context::new()),
             mandatory: self.mandatory,
             confirm: true,
         }

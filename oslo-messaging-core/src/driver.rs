@@ -138,6 +138,9 @@ pub struct IncomingRequest {
     pub wants_reply: bool,
     /// The caller's call-monitor timeout: keep-alives go out every half of it.
     pub call_monitor_timeout: Option<Duration>,
+    /// The request's id as the caller sent it (oslo.messaging's `msg_id`,
+    /// a call's), for `messaging.message.id`; `None` when it has none.
+    pub message_id: Option<String>,
     /// Settle and reply.
     pub handle: Box<dyn RequestHandle>,
 }

@@ -31,6 +31,7 @@ pub mod rpc;
 pub mod serializer;
 mod server_loop;
 pub mod target;
+pub mod telemetry;
 pub mod transport;
 pub mod transport_url;
 pub mod version;

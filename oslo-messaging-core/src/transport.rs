@@ -7,6 +7,7 @@ use crate::config::{Config, DefaultGroup};
 use crate::driver::Driver;
 use crate::error::Result;
 use crate::registry;
+use crate::telemetry::{Observer, Telemetry};
 use crate::transport_url::TransportUrl;
 
 /// The URL used when neither the caller nor the configuration names one.
@@ -24,6 +25,27 @@ struct Inner {
     url: TransportUrl,
     config: Config,
     defaults: DefaultGroup,
+    telemetry: Telemetry,
+    observer: Option<Arc<Observer>>,
+}
+
+impl Inner {
+    fn new(
+        driver: Arc<dyn Driver>,
+        url: TransportUrl,
+        config: &Config,
+        telemetry: Telemetry,
+    ) -> Result<Self> {
+        let observer = telemetry.observer(driver.name());
+        Ok(Self {
+            driver,
+            url,
+            config: config.clone(),
+            defaults: config.default_group()?,
+            telemetry,
+            observer,
+        })
+    }
 }
 
 impl Transport {
@@ -45,7 +67,7 @@ impl Transport {
             .map(str::to_owned)
             .or_else(|| defaults.transport_url.clone())
             .unwrap_or_else(|| DEFAULT_TRANSPORT_URL.to_owned());
-        Self::build(config, &url, defaults)
+        Self::build(config, &url)
     }
 
     /// The notification transport: `url`, or
@@ -63,39 +85,69 @@ impl Transport {
                 .or_else(|| defaults.transport_url.clone())
                 .unwrap_or_else(|| DEFAULT_TRANSPORT_URL.to_owned()),
         };
-        Self::build(config, &url, defaults)
+        Self::build(config, &url)
     }
 
-    fn build(config: &Config, url: &str, defaults: DefaultGroup) -> Result<Self> {
+    fn build(config: &Config, url: &str) -> Result<Self> {
         let url = TransportUrl::parse(url)?;
+        let telemetry = Telemetry::from_config(config)?;
         let driver = registry::load_driver(&url, config)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                driver,
-                url,
-                config: config.clone(),
-                defaults,
-            }),
+            inner: Arc::new(Inner::new(driver, url, config, telemetry)?),
         })
     }
 
     /// A transport around an already built driver (for tests and embedding).
     ///
     /// # Errors
-    /// A bad `[DEFAULT]` option in `config`.
+    /// A bad `[DEFAULT]`, `[oslo_messaging_tracing]` or
+    /// `[oslo_messaging_metrics]` option in `config`.
     pub fn with_driver(
         driver: Arc<dyn Driver>,
         url: TransportUrl,
         config: &Config,
     ) -> Result<Self> {
+        let telemetry = Telemetry::from_config(config)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                driver,
-                url,
-                config: config.clone(),
-                defaults: config.default_group()?,
-            }),
+            inner: Arc::new(Inner::new(driver, url, config, telemetry)?),
         })
+    }
+
+    /// The same transport (same driver and connections) recording what
+    /// `telemetry` asks for instead of what the configuration did: clients,
+    /// servers, notifiers and listeners made from the returned transport
+    /// trace and count with it.
+    ///
+    /// ```
+    /// # fn demo(transport: oslo_messaging_core::Transport) {
+    /// use oslo_messaging_core::telemetry::Telemetry;
+    /// let provider = opentelemetry::trace::noop::NoopTracerProvider::new();
+    /// let traced = transport.with_telemetry(Telemetry::default().with_tracer_provider(&provider));
+    /// assert!(traced.telemetry().is_tracing());
+    /// # }
+    /// ```
+    pub fn with_telemetry(&self, telemetry: Telemetry) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                driver: inner.driver.clone(),
+                url: inner.url.clone(),
+                config: inner.config.clone(),
+                defaults: inner.defaults.clone(),
+                observer: telemetry.observer(inner.driver.name()),
+                telemetry,
+            }),
+        }
+    }
+
+    /// What the transport records (traces, metrics).
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// What records, when anything is on.
+    pub(crate) fn observer(&self) -> Option<&Arc<Observer>> {
+        self.inner.observer.as_ref()
     }
 
     /// Opens the driver's connections now instead of on first use.

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::telemetry::{Observer, Operation};
+
 use super::endpoint::{CallbackResult, NotificationEndpoint, NotificationResult};
 use super::notification::{parse_message, Notification, ParseError};
 use crate::driver::{IncomingNotification, NotificationHandle};
@@ -15,6 +17,9 @@ pub(crate) struct NotifyDispatcher {
     endpoints: Arc<[NotificationEndpoint]>,
     serializer: Arc<dyn Serializer>,
     allow_requeue: bool,
+    /// What records consumed notifications, and the topic they are
+    /// recorded under (the listener's, or `*` when it has several).
+    observed: Option<(Arc<Observer>, String)>,
 }
 
 /// Log a failed callback; it counts as a requeue request.
@@ -35,7 +40,20 @@ impl NotifyDispatcher {
             endpoints: endpoints.into(),
             serializer,
             allow_requeue,
+            observed: None,
         }
+    }
+
+    /// Records what is consumed with `observer`, under `topic`.
+    pub(crate) fn observed(mut self, observer: Option<Arc<Observer>>, topic: String) -> Self {
+        self.observed = observer.map(|o| (o, topic));
+        self
+    }
+
+    /// Starts recording the processing of a notification of `priority`.
+    fn consumed(&self, priority: Priority) -> Option<Operation> {
+        let (observer, topic) = self.observed.as_ref()?;
+        Some(observer.start_process_notification(&format!("{topic}.{priority}")))
     }
 
     /// The union of the endpoints' priorities.
@@ -85,7 +103,14 @@ impl NotifyDispatcher {
     pub(crate) async fn process_one(&self, incoming: IncomingNotification) {
         let (handle, parsed) = self.parse(incoming);
         let requeue = match parsed {
-            Ok(n) => self.dispatch(n).await == NotificationResult::Requeue,
+            Ok(n) => {
+                let op = self.consumed(n.priority);
+                let requeue = self.dispatch(n).await == NotificationResult::Requeue;
+                if let Some(op) = op {
+                    op.finish(None);
+                }
+                requeue
+            }
             Err(requeue) => requeue,
         };
         self.settle(&*handle, requeue).await;
@@ -119,6 +144,9 @@ impl NotifyDispatcher {
             match parsed {
                 Ok(n) => {
                     requeue.push(false);
+                    if let Some(op) = self.consumed(n.priority) {
+                        op.finish(None);
+                    }
                     groups.entry(n.priority).or_default().push((i, n));
                 }
                 Err(r) => requeue.push(r),

@@ -262,7 +262,12 @@ impl NotificationListenerBuilder {
             });
         }
         let executor = self.executor.resolve(&self.transport)?;
-        let dispatcher = NotifyDispatcher::new(self.endpoints, self.serializer, self.allow_requeue);
+        let topic = match &self.targets[..] {
+            [one] => one.topic.clone().unwrap_or_default(),
+            _ => "*".to_owned(),
+        };
+        let dispatcher = NotifyDispatcher::new(self.endpoints, self.serializer, self.allow_requeue)
+            .observed(self.transport.observer().cloned(), topic);
         let priorities = dispatcher.priorities();
         if priorities.is_empty() {
             return Err(MessagingError::Config(

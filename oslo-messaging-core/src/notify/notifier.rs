@@ -50,6 +50,7 @@ pub struct Notifier {
     topics: Vec<String>,
     retry: Retry,
     serializer: Arc<dyn Serializer>,
+    observer: Option<Arc<crate::telemetry::Observer>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -176,9 +177,15 @@ impl Notifier {
                 *v = Value::Null;
             }
         }
-        let context = self.serializer.serialize_context(safe);
+        let mut context = self.serializer.serialize_context(safe);
         let message: Map<String, Value> =
             build_message(self.publisher_id.as_deref(), event_type, priority, payload);
+        let op = match (&self.observer, self.topics.first()) {
+            (Some(o), Some(topic)) if self.is_enabled() => {
+                Some(o.start_notify(&format!("{topic}.{priority}"), &mut context))
+            }
+            _ => None,
+        };
         let mut first = None;
         for driver in self.drivers.iter() {
             if let Err(e) = driver
@@ -192,6 +199,13 @@ impl Notifier {
                 );
                 first.get_or_insert(e);
             }
+        }
+        if let Some(op) = op {
+            op.finish(
+                first
+                    .as_ref()
+                    .map(|e| (crate::telemetry::error_type(e), e.to_string())),
+            );
         }
         Ok(first)
     }
@@ -296,6 +310,7 @@ impl NotifierBuilder {
                 .retry
                 .unwrap_or_else(|| u32::try_from(options.retry).ok()),
             serializer: self.serializer,
+            observer: self.transport.observer().cloned(),
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::rpc::api::RpcSend;
 use crate::rpc::interface::Request;
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::target::Target;
+use crate::telemetry;
 use crate::transport::Transport;
 use crate::version::Version;
 
@@ -224,7 +225,34 @@ impl RpcClient {
         args: Value,
     ) -> Result<Value> {
         self.target.check_call()?;
-        let (ctx, message) = self.build(asked, context, method, args)?;
+        let (mut ctx, message) = self.build(asked, context, method, args)?;
+        let Some(observer) = self.transport.observer() else {
+            return self.send_call(context, method, ctx, message).await;
+        };
+        let op = observer.start_rpc("call", &self.recorded(asked, method), &mut ctx);
+        let result = self.send_call(context, method, ctx, message).await;
+        op.finish_with(&result);
+        result
+    }
+
+    /// What telemetry records of a request.
+    fn recorded<'a>(&'a self, asked: Asked<'a>, method: &'a str) -> telemetry::Request<'a> {
+        telemetry::Request {
+            target: &self.target,
+            method,
+            namespace: asked.namespace,
+            version: asked.version,
+        }
+    }
+
+    /// Sends a built call and waits for its reply.
+    async fn send_call(
+        &self,
+        context: &Context,
+        method: &str,
+        ctx: Context,
+        message: RpcMessage,
+    ) -> Result<Value> {
         let timeout = self
             .timeout
             .unwrap_or_else(|| Duration::from_secs(self.transport.defaults().rpc_response_timeout));
@@ -292,8 +320,13 @@ impl RpcClient {
         args: Value,
     ) -> Result<()> {
         self.target.check_cast()?;
-        let (ctx, message) = self.build(asked, context, method, args)?;
-        self.transport
+        let (mut ctx, message) = self.build(asked, context, method, args)?;
+        let op = self
+            .transport
+            .observer()
+            .map(|o| o.start_rpc("cast", &self.recorded(asked, method), &mut ctx));
+        let result = self
+            .transport
             .driver()
             .send(
                 &self.target,
@@ -303,7 +336,11 @@ impl RpcClient {
                 self.send_options(),
             )
             .await
-            .map(drop)
+            .map(drop);
+        if let Some(op) = op {
+            op.finish_with(&result);
+        }
+        result
     }
 }
 

@@ -15,6 +15,8 @@ use crate::failure::{classes, RemoteFailure};
 use crate::message::{Context, ReplyResult, RpcMessage};
 use crate::rpc::endpoint::{Endpoint, EndpointError};
 use crate::serializer::Serializer;
+use crate::target::Target;
+use crate::telemetry::{self, Observer};
 use crate::version::Version;
 
 /// The method name of the built-in ping endpoint.
@@ -59,6 +61,8 @@ pub struct Dispatcher {
     endpoints: Arc<[Endpoint]>,
     policy: AccessPolicy,
     serializer: Arc<dyn Serializer>,
+    /// What records invocations, and the server's target they are of.
+    observed: Option<(Arc<Observer>, Target)>,
 }
 
 impl Dispatcher {
@@ -77,7 +81,14 @@ impl Dispatcher {
             endpoints: endpoints.into(),
             policy,
             serializer,
+            observed: None,
         }
+    }
+
+    /// Records invocations of a server of `target` with `observer`.
+    pub(crate) fn observed(mut self, observer: Option<Arc<Observer>>, target: &Target) -> Self {
+        self.observed = observer.map(|o| (o, target.clone()));
+        self
     }
 
     /// Run the request and return what goes back to the caller.
@@ -138,7 +149,25 @@ impl Dispatcher {
             let Some(run) = endpoint.invoke(method, context.clone(), args) else {
                 return Err(no_such_method(method).into());
             };
-            return match run.await {
+            let invocation = self.observed.as_ref().and_then(|(observer, target)| {
+                observer.start_invocation(
+                    endpoint.name(),
+                    &telemetry::Request {
+                        target,
+                        method,
+                        namespace,
+                        version,
+                    },
+                )
+            });
+            let outcome = run.await;
+            if let Some(invocation) = invocation {
+                invocation.finish(outcome.as_ref().err().map(|e| {
+                    let f = e.failure();
+                    (f.class.clone(), f.message.clone())
+                }));
+            }
+            return match outcome {
                 Ok(v) => self.serializer.serialize_entity(&context, v).map_err(|e| {
                     Box::new(RemoteFailure::new(
                         classes::TYPE_ERROR,

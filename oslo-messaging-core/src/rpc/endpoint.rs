@@ -134,6 +134,7 @@ pub struct Endpoint {
     version: Version,
     methods: HashMap<String, Handler>,
     expected_classes: Vec<String>,
+    name: &'static str,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -159,6 +160,14 @@ impl Endpoint {
             methods: HashMap::new(),
             expected_classes: Vec::new(),
         }
+    }
+
+    /// The endpoint's name: the last segment of its state's type name
+    /// (`CalculatorService` for `Endpoint::builder(CalculatorService)`).
+    /// It is the `endpoint` label of the `oslo_messaging_rpc_server_*`
+    /// metrics, as Python's endpoint class name would be.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The endpoint's target (namespace, version, legacy namespaces).
@@ -201,6 +210,13 @@ impl Endpoint {
             }
         }))
     }
+}
+
+/// `a::b::Service<c::D>` as `Service`.
+fn short_type_name<S>() -> &'static str {
+    let full = std::any::type_name::<S>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
 }
 
 /// `value` moved into an `A` when `A` is its own type, else `value` back.
@@ -357,6 +373,7 @@ impl<S: Send + Sync + 'static> EndpointBuilder<S> {
             version,
             methods: self.methods,
             expected_classes: self.expected_classes,
+            name: short_type_name::<S>(),
         })
     }
 }

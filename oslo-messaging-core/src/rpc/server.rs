@@ -13,7 +13,9 @@ use crate::rpc::endpoint::Endpoint;
 use crate::serializer::{NoOpSerializer, Serializer};
 use crate::server_loop::{Batching, Process, ServerLoop};
 use crate::target::Target;
+use crate::telemetry::{self, Observer};
 use crate::transport::Transport;
+use opentelemetry::context::FutureExt as _;
 
 /// The executor a server uses when none is chosen.
 pub const DEFAULT_EXECUTOR: &str = "async";
@@ -96,13 +98,18 @@ impl RpcServer {
         let target = self.target.clone();
         let dispatcher = self.dispatcher.clone();
         let runtime = Handle::current();
+        let observed = self
+            .transport
+            .observer()
+            .map(|o| Arc::new((o.clone(), self.target.clone())));
         let process: Process<IncomingRequest> =
             Arc::new(move |batch: Vec<IncomingRequest>| -> Job {
                 let dispatcher = dispatcher.clone();
                 let runtime = runtime.clone();
+                let observed = observed.clone();
                 Box::pin(async move {
                     for request in batch {
-                        process_request(&dispatcher, &runtime, request).await;
+                        process_request(&dispatcher, &runtime, observed.as_deref(), request).await;
                     }
                 })
             });
@@ -180,7 +187,8 @@ impl RpcServerBuilder {
         let executor = self.executor.resolve(&self.transport)?;
         let ping = self.transport.defaults().rpc_ping_enabled;
         Ok(RpcServer {
-            dispatcher: Dispatcher::new(self.endpoints, self.policy, self.serializer, ping),
+            dispatcher: Dispatcher::new(self.endpoints, self.policy, self.serializer, ping)
+                .observed(self.transport.observer().cloned(), &self.target),
             runner: ServerLoop::new(executor, "RPC server"),
             transport: self.transport,
             target: self.target,
@@ -188,12 +196,18 @@ impl RpcServerBuilder {
     }
 }
 
-async fn process_request(dispatcher: &Dispatcher, runtime: &Handle, request: IncomingRequest) {
+async fn process_request(
+    dispatcher: &Dispatcher,
+    runtime: &Handle,
+    observed: Option<&(Arc<Observer>, Target)>,
+    request: IncomingRequest,
+) {
     let IncomingRequest {
         context,
         message,
         wants_reply,
         call_monitor_timeout,
+        message_id,
         handle,
     } = request;
     let handle: Arc<dyn RequestHandle> = Arc::from(handle);
@@ -205,7 +219,35 @@ async fn process_request(dispatcher: &Dispatcher, runtime: &Handle, request: Inc
         Some(t) if wants_reply => Some(spawn_keep_alive(runtime, handle.clone(), t)),
         _ => None,
     };
-    let result = dispatcher.dispatch(context, message).await;
+    let result = match observed {
+        None => dispatcher.dispatch(context, message).await,
+        Some((observer, target)) => {
+            let op = observer.start_process(
+                &telemetry::Request {
+                    target,
+                    method: &method,
+                    namespace: message.namespace.as_deref(),
+                    version: message.version.as_deref(),
+                },
+                &context,
+                message_id.as_deref(),
+            );
+            let dispatched = dispatcher.dispatch(context, message);
+            // The span is current while the endpoint runs: what it sends
+            // is its child.
+            let result = match op.context() {
+                Some(cx) => dispatched.with_context(cx.clone()).await,
+                None => dispatched.await,
+            };
+            op.finish(
+                result
+                    .as_ref()
+                    .err()
+                    .map(|f| (f.class.clone(), f.message.clone())),
+            );
+            result
+        }
+    };
     if let Some(k) = keep_alive {
         k.abort();
     }

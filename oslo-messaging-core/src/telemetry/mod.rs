@@ -1,0 +1,542 @@
+//! Traces and metrics of the messaging: off unless the configuration or
+//! the application turns them on.
+//!
+//! - **Traces** (OpenTelemetry): a `PRODUCER` span per call, cast and
+//!   notification sent, a `CONSUMER` span per request a server processes,
+//!   the child of the caller's span. The trace context travels in the
+//!   request context as oslo.messaging 18.3 puts it there
+//!   (`_context_traceparent`, `_context_tracestate` on the wire; see
+//!   [`trace`]), and the RabbitMQ driver also copies it to the AMQP headers
+//!   `traceparent` and `tracestate`. Span names and attributes follow the
+//!   OpenTelemetry messaging semantic conventions (`call compute`,
+//!   `process compute`; `messaging.system`, `messaging.destination.name`,
+//!   `messaging.operation.type`, `messaging.operation.name`,
+//!   `messaging.message.id`, `messaging.rabbitmq.destination.routing_key`,
+//!   `error.type`), plus Python's `rpc.method`, `rpc.service` (the
+//!   namespace) and `openstack.request_id`.
+//! - **Metrics** (the `metrics` facade): see [`metrics`].
+//!
+//! Turned on from configuration (`[oslo_messaging_tracing]
+//! tracing_enabled`, `[oslo_messaging_metrics] metrics_enabled`, read by
+//! [`Transport::new`](crate::Transport::new)) or from code with
+//! [`Transport::with_telemetry`](crate::Transport::with_telemetry). With
+//! both off, sending and processing pay one branch.
+
+pub mod metrics;
+pub mod options;
+pub mod trace;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ::metrics::Label;
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::trace::{SpanKind, TracerProvider};
+use opentelemetry::{Context as OtelContext, InstrumentationScope, KeyValue};
+
+use crate::config::Config;
+use crate::error::{MessagingError, Result};
+use crate::message::Context;
+use crate::target::Target;
+pub use options::{MetricsGroup, TracingGroup};
+
+/// The instrumentation scope of the spans: `oslo.messaging`, as Python's
+/// `otel_trace.get_tracer("oslo.messaging")`.
+pub const SCOPE: &str = "oslo.messaging";
+
+/// What a transport records: a tracer (spans on) and whether metrics are
+/// on. Cheap to clone. The default records nothing.
+///
+/// ```
+/// use oslo_messaging_core::telemetry::Telemetry;
+/// let provider = opentelemetry::trace::noop::NoopTracerProvider::new();
+/// let telemetry = Telemetry::default()
+///     .with_tracer_provider(&provider)
+///     .with_metrics(true)
+///     .with_process_name("nova-compute");
+/// assert!(telemetry.is_tracing() && telemetry.is_metrics());
+/// ```
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    tracer: Option<Arc<BoxedTracer>>,
+    metrics: bool,
+    process_name: String,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("tracing", &self.tracer.is_some())
+            .field("metrics", &self.metrics)
+            .field("process_name", &self.process_name)
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// What the configuration asks for: `[oslo_messaging_tracing]
+    /// tracing_enabled` traces with the tracer provider the application
+    /// installed globally (`opentelemetry::global::set_tracer_provider`;
+    /// Python builds an OTLP exporter of its own when none is installed,
+    /// from `otel_exporter_otlp_endpoint`: with this library the
+    /// application installs it, as the `oslo-messaging` CLI does);
+    /// `[oslo_messaging_metrics] metrics_enabled` records metrics, labelled
+    /// `process` = `metrics_process_name`.
+    ///
+    /// # Errors
+    /// [`MessagingError::InvalidOption`] for an option of the wrong type or
+    /// an `otlp_protocol` other than `http/protobuf` or `grpc`.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let tracing: TracingGroup = config.group()?;
+        if !matches!(tracing.otlp_protocol.as_str(), "http/protobuf" | "grpc") {
+            return Err(MessagingError::invalid_option(
+                <TracingGroup as crate::config::OptionGroup>::NAME,
+                "otlp_protocol",
+                format!(
+                    "{:?} is not one of http/protobuf, grpc",
+                    tracing.otlp_protocol
+                ),
+            ));
+        }
+        let metrics: MetricsGroup = config.group()?;
+        let telemetry = Self::default()
+            .with_metrics(metrics.metrics_enabled)
+            .with_process_name(metrics.metrics_process_name);
+        Ok(if tracing.tracing_enabled {
+            telemetry.with_global_tracer()
+        } else {
+            telemetry
+        })
+    }
+
+    /// Trace with a tracer from `provider` (the application's own), scope
+    /// [`SCOPE`].
+    pub fn with_tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        let tracer = provider.tracer_with_scope(scope());
+        self.tracer = Some(Arc::new(BoxedTracer::new(Box::new(tracer))));
+        self
+    }
+
+    /// Trace with the tracer provider installed globally
+    /// (`opentelemetry::global::set_tracer_provider`), now or later.
+    pub fn with_global_tracer(mut self) -> Self {
+        self.tracer = Some(Arc::new(global::tracer_with_scope(scope())));
+        self
+    }
+
+    /// Do not trace.
+    pub fn without_tracing(mut self) -> Self {
+        self.tracer = None;
+        self
+    }
+
+    /// Record the per-call and per-message metrics (see [`metrics`]).
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// The `process` label of the `oslo_messaging_rpc_*` metrics
+    /// (Python's `metrics_process_name`; empty by default).
+    pub fn with_process_name(mut self, name: impl Into<String>) -> Self {
+        self.process_name = name.into();
+        self
+    }
+
+    /// Whether spans are recorded.
+    pub fn is_tracing(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Whether per-call and per-message metrics are recorded.
+    pub fn is_metrics(&self) -> bool {
+        self.metrics
+    }
+
+    /// What a transport of driver `driver` records with; `None` when
+    /// nothing is on.
+    pub(crate) fn observer(&self, driver: &str) -> Option<Arc<Observer>> {
+        if self.tracer.is_none() && !self.metrics {
+            return None;
+        }
+        Some(Arc::new(Observer {
+            tracer: self.tracer.clone(),
+            metrics: self.metrics,
+            process: self.process_name.clone(),
+            system: messaging_system(driver),
+        }))
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(SCOPE)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// `messaging.system` of a driver: the semantic conventions' name of the
+/// broker (`rabbitmq`, `kafka`), else the driver's own name.
+pub fn messaging_system(driver: &str) -> &'static str {
+    match driver {
+        "rabbit" => "rabbitmq",
+        "kafka" => "kafka",
+        "fake" => "fake",
+        _ => "other",
+    }
+}
+
+/// The type of a failure, for `error.type` and the `exception` label: the
+/// remote exception's class for an endpoint's error (`ValueError`), else
+/// the oslo.messaging exception it stands for (`MessagingTimeout`).
+pub(crate) fn error_type(e: &MessagingError) -> String {
+    let name = match e {
+        MessagingError::Remote(f) => return f.class.clone(),
+        MessagingError::MessagingTimeout { .. } => "MessagingTimeout",
+        MessagingError::RpcVersionCapError { .. } => "RPCVersionCapError",
+        MessagingError::InvalidTarget(_) => "InvalidTarget",
+        MessagingError::MessageDeliveryFailure(_) => "MessageDeliveryFailure",
+        MessagingError::MessageUndeliverable { .. } => "MessageUndeliverable",
+        MessagingError::Connection(_) => "ClientSendError",
+        MessagingError::Serialization(_) => "SerializationError",
+        MessagingError::Unsupported { .. } => "Unsupported",
+        MessagingError::BrokerRefused { .. } => "BrokerRefused",
+        MessagingError::MalformedMessage(_) => "MalformedMessage",
+        _ => "MessagingException",
+    };
+    name.to_owned()
+}
+
+/// What a transport records with, once the settings are known.
+pub(crate) struct Observer {
+    tracer: Option<Arc<BoxedTracer>>,
+    metrics: bool,
+    process: String,
+    system: &'static str,
+}
+
+/// One operation being recorded: its span (when tracing) and metrics
+/// (when on). [`Operation::finish`] records the outcome.
+pub(crate) struct Operation {
+    cx: Option<OtelContext>,
+    started: Instant,
+    metrics: Option<OperationMetrics>,
+}
+
+struct OperationMetrics {
+    /// The oslo.metrics family and its labels, when it applies.
+    oslo: Option<(Family, Vec<Label>)>,
+    /// The semantic conventions' duration histogram and counter.
+    duration: &'static str,
+    count: &'static str,
+    semconv: Vec<Label>,
+}
+
+#[derive(Clone, Copy)]
+enum Family {
+    Client,
+    Server,
+}
+
+impl Family {
+    fn names(self) -> [&'static str; 4] {
+        use self::metrics::*;
+        match self {
+            Family::Client => [
+                RPC_CLIENT_INVOCATION_START_TOTAL,
+                RPC_CLIENT_INVOCATION_END_TOTAL,
+                RPC_CLIENT_EXCEPTION_TOTAL,
+                RPC_CLIENT_PROCESSING_SECONDS,
+            ],
+            Family::Server => [
+                RPC_SERVER_INVOCATION_START_TOTAL,
+                RPC_SERVER_INVOCATION_END_TOTAL,
+                RPC_SERVER_EXCEPTION_TOTAL,
+                RPC_SERVER_PROCESSING_SECONDS,
+            ],
+        }
+    }
+}
+
+/// What a request to record names.
+pub(crate) struct Request<'a> {
+    pub target: &'a Target,
+    pub method: &'a str,
+    pub namespace: Option<&'a str>,
+    pub version: Option<&'a str>,
+}
+
+impl Observer {
+    fn semconv(&self, operation: &'static str, destination: &str) -> Vec<Label> {
+        vec![
+            Label::new("messaging.system", self.system),
+            Label::new("messaging.operation.name", operation),
+            Label::from_static_parts("messaging.operation.type", operation_type(operation)),
+            Label::new("messaging.destination.name", destination.to_owned()),
+        ]
+    }
+
+    fn span_attributes(&self, operation: &'static str, destination: &str) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new("messaging.system", self.system),
+            KeyValue::new("messaging.operation.type", operation_type(operation)),
+            KeyValue::new("messaging.operation.name", operation),
+            KeyValue::new("messaging.destination.name", destination.to_owned()),
+        ]
+    }
+
+    /// A call (`call_type` `call`) or cast (`cast`) about to be sent: its
+    /// span, child of the application's current OpenTelemetry context,
+    /// goes into `context` (the serialized request context).
+    pub(crate) fn start_rpc(
+        &self,
+        call_type: &'static str,
+        request: &Request<'_>,
+        context: &mut Context,
+    ) -> Operation {
+        let target = request.target;
+        let topic = target.topic.as_deref().unwrap_or_default();
+        let cx = self.tracer.as_deref().map(|tracer| {
+            let mut attributes = self.span_attributes(call_type, topic);
+            attributes.push(KeyValue::new("rpc.method", request.method.to_owned()));
+            if let Some(ns) = request.namespace {
+                attributes.push(KeyValue::new("rpc.service", ns.to_owned()));
+            }
+            if self.system == "rabbitmq" && !target.fanout {
+                let key = match &target.server {
+                    Some(server) => format!("{topic}.{server}"),
+                    None => topic.to_owned(),
+                };
+                attributes.push(KeyValue::new(
+                    "messaging.rabbitmq.destination.routing_key",
+                    key,
+                ));
+            }
+            request_id(context, &mut attributes);
+            let cx = trace::start(
+                tracer,
+                format!("{call_type} {topic}"),
+                SpanKind::Producer,
+                attributes,
+                &OtelContext::current(),
+            );
+            trace::inject(&cx, context);
+            cx
+        });
+        let metrics = self.metrics.then(|| {
+            use self::metrics::{py_bool, py_str};
+            let oslo = vec![
+                Label::new("call_type", call_type),
+                Label::new("exchange", py_str(target.exchange.as_deref())),
+                Label::new("topic", py_str(target.topic.as_deref())),
+                Label::new("namespace", py_str(request.namespace)),
+                Label::new("version", py_str(request.version)),
+                Label::new("server", py_str(target.server.as_deref())),
+                Label::new("fanout", py_bool(target.fanout)),
+                Label::new("process", self.process.clone()),
+                Label::new("method", request.method.to_owned()),
+                // Python's measure_metrics never passes the timeout.
+                Label::new("timeout", "None"),
+            ];
+            OperationMetrics {
+                oslo: Some((Family::Client, oslo)),
+                duration: self::metrics::CLIENT_OPERATION_DURATION,
+                count: self::metrics::CLIENT_SENT_MESSAGES,
+                semconv: self.semconv(call_type, topic),
+            }
+        });
+        Operation::started(cx, metrics)
+    }
+
+    /// A notification about to be sent to `destination`
+    /// (`<topic>.<priority>`).
+    pub(crate) fn start_notify(&self, destination: &str, context: &mut Context) -> Operation {
+        let cx = self.tracer.as_deref().map(|tracer| {
+            let mut attributes = self.span_attributes("notify", destination);
+            request_id(context, &mut attributes);
+            let cx = trace::start(
+                tracer,
+                format!("notify {destination}"),
+                SpanKind::Producer,
+                attributes,
+                &OtelContext::current(),
+            );
+            trace::inject(&cx, context);
+            cx
+        });
+        let metrics = self.metrics.then(|| OperationMetrics {
+            oslo: None,
+            duration: self::metrics::CLIENT_OPERATION_DURATION,
+            count: self::metrics::CLIENT_SENT_MESSAGES,
+            semconv: self.semconv("notify", destination),
+        });
+        Operation::started(cx, metrics)
+    }
+
+    /// A request a server received, about to be dispatched: its span is
+    /// the child of the span the request context carries.
+    pub(crate) fn start_process(
+        &self,
+        request: &Request<'_>,
+        context: &Context,
+        message_id: Option<&str>,
+    ) -> Operation {
+        let topic = request.target.topic.as_deref().unwrap_or_default();
+        let cx = self.tracer.as_deref().map(|tracer| {
+            let mut attributes = self.span_attributes("process", topic);
+            attributes.push(KeyValue::new("rpc.method", request.method.to_owned()));
+            if let Some(ns) = request.namespace {
+                attributes.push(KeyValue::new("rpc.service", ns.to_owned()));
+            }
+            if let Some(id) = message_id {
+                attributes.push(KeyValue::new("messaging.message.id", id.to_owned()));
+            }
+            request_id(context, &mut attributes);
+            trace::start(
+                tracer,
+                format!("process {topic}"),
+                SpanKind::Consumer,
+                attributes,
+                &trace::extract(context),
+            )
+        });
+        let metrics = self.metrics.then(|| OperationMetrics {
+            oslo: None,
+            duration: self::metrics::PROCESS_DURATION,
+            count: self::metrics::CLIENT_CONSUMED_MESSAGES,
+            semconv: self.semconv("process", topic),
+        });
+        Operation::started(cx, metrics)
+    }
+
+    /// A notification a listener received from `destination`
+    /// (`<topic>.<priority>`), about to be dispatched.
+    pub(crate) fn start_process_notification(&self, destination: &str) -> Operation {
+        let metrics = self.metrics.then(|| OperationMetrics {
+            oslo: None,
+            duration: self::metrics::PROCESS_DURATION,
+            count: self::metrics::CLIENT_CONSUMED_MESSAGES,
+            semconv: self.semconv("process", destination),
+        });
+        Operation::started(None, metrics)
+    }
+
+    /// An endpoint method a server found for `request`, about to run
+    /// (oslo.metrics' `oslo_messaging_rpc_server_*`); `None` when metrics
+    /// are off.
+    pub(crate) fn start_invocation(
+        &self,
+        endpoint: &str,
+        request: &Request<'_>,
+    ) -> Option<Operation> {
+        use self::metrics::py_str;
+        if !self.metrics {
+            return None;
+        }
+        let target = request.target;
+        let oslo = vec![
+            Label::new("exchange", py_str(target.exchange.as_deref())),
+            Label::new("topic", py_str(target.topic.as_deref())),
+            Label::new("server", py_str(target.server.as_deref())),
+            Label::new("endpoint", endpoint.to_owned()),
+            Label::new("namespace", py_str(request.namespace)),
+            Label::new("version", py_str(request.version)),
+            Label::new("method", request.method.to_owned()),
+            Label::new("process", self.process.clone()),
+        ];
+        Some(Operation::started(
+            None,
+            Some(OperationMetrics {
+                oslo: Some((Family::Server, oslo)),
+                duration: "",
+                count: "",
+                semconv: Vec::new(),
+            }),
+        ))
+    }
+}
+
+fn operation_type(operation: &'static str) -> &'static str {
+    if operation == "process" {
+        "process"
+    } else {
+        "send"
+    }
+}
+
+/// Python's `openstack.request_id` attribute, from the context.
+fn request_id(context: &Context, attributes: &mut Vec<KeyValue>) {
+    if let Some(id) = context.get("request_id").and_then(|v| v.as_str()) {
+        attributes.push(KeyValue::new("openstack.request_id", id.to_owned()));
+    }
+}
+
+impl Operation {
+    fn started(cx: Option<OtelContext>, metrics: Option<OperationMetrics>) -> Self {
+        if let Some(OperationMetrics {
+            oslo: Some((family, labels)),
+            ..
+        }) = &metrics
+        {
+            ::metrics::counter!(family.names()[0], labels.clone()).increment(1);
+        }
+        Self {
+            cx,
+            started: Instant::now(),
+            metrics,
+        }
+    }
+
+    /// The OpenTelemetry context holding the span, to make current while
+    /// the operation runs.
+    pub(crate) fn context(&self) -> Option<&OtelContext> {
+        self.cx.as_ref()
+    }
+
+    /// Records the outcome: `error` is the failure's type (`error.type`,
+    /// the `exception` label) and message.
+    pub(crate) fn finish(self, error: Option<(String, String)>) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        if let Some(m) = self.metrics {
+            if let Some((family, labels)) = m.oslo {
+                let [_, end, exception, processing] = family.names();
+                match &error {
+                    None => {
+                        ::metrics::histogram!(processing, labels.clone()).record(seconds);
+                        ::metrics::counter!(end, labels).increment(1);
+                    }
+                    Some((kind, _)) => {
+                        let labels =
+                            self::metrics::with(&labels, Some(("exception", kind.clone())));
+                        ::metrics::counter!(exception, labels).increment(1);
+                    }
+                }
+            }
+            if !m.duration.is_empty() {
+                let labels = self::metrics::with(
+                    &m.semconv,
+                    error.as_ref().map(|(kind, _)| ("error.type", kind.clone())),
+                );
+                ::metrics::histogram!(m.duration, labels.clone()).record(seconds);
+                ::metrics::counter!(m.count, labels).increment(1);
+            }
+        }
+        if let Some(cx) = &self.cx {
+            trace::end(cx, error);
+        }
+    }
+
+    /// [`finish`](Self::finish) with a client-side result.
+    pub(crate) fn finish_with<T>(self, result: &Result<T>) {
+        self.finish(
+            result
+                .as_ref()
+                .err()
+                .map(|e| (error_type(e), e.to_string())),
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Spans and W3C trace-context propagation through the request context.
+//!
+//! The trace context travels inside the request context, as oslo.messaging
+//! 18.3 (`oslo_messaging/_tracing/client.py`) puts it there with
+//! `opentelemetry.propagate.inject(msg_ctxt)`: the keys `traceparent` and
+//! `tracestate`, which the wire format writes as `_context_traceparent` and
+//! `_context_tracestate`.
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{global::BoxedTracer, Context as OtelContext, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use serde_json::Value;
+
+use crate::message::Context;
+
+/// The context key (and AMQP header) of the W3C `traceparent`.
+pub const TRACEPARENT: &str = "traceparent";
+/// The context key (and AMQP header) of the W3C `tracestate`.
+pub const TRACESTATE: &str = "tracestate";
+
+struct ContextInjector<'a>(&'a mut Context);
+
+impl Injector for ContextInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), Value::String(value));
+    }
+}
+
+struct ContextExtractor<'a>(&'a Context);
+
+impl Extractor for ContextExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(Value::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Writes the trace context of `cx` into a request context (`traceparent`,
+/// and `tracestate` when it is not empty).
+pub fn inject(cx: &OtelContext, context: &mut Context) {
+    TraceContextPropagator::new().inject_context(cx, &mut ContextInjector(context));
+}
+
+/// The remote span a request context carries (`traceparent`,
+/// `tracestate`), as the parent of what processes it; an empty
+/// OpenTelemetry context when there is none or it is malformed.
+pub fn extract(context: &Context) -> OtelContext {
+    TraceContextPropagator::new()
+        .extract_with_context(&OtelContext::new(), &ContextExtractor(context))
+}
+
+/// Starts a span of `kind` named `name` as a child of `parent`, and returns
+/// the context that holds it.
+pub(crate) fn start(
+    tracer: &BoxedTracer,
+    name: String,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    parent: &OtelContext,
+) -> OtelContext {
+    let span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(attributes)
+        .start_with_context(tracer, parent);
+    parent.with_span(span)
+}
+
+/// Ends the span of `cx`: with status error and `error.type` when `error`
+/// (its type and message) is given.
+pub(crate) fn end(cx: &OtelContext, error: Option<(String, String)>) {
+    let span = cx.span();
+    if let Some((kind, message)) = error {
+        span.set_attribute(KeyValue::new("error.type", kind));
+        span.set_status(Status::error(message));
+    }
+    span.end();
+}
