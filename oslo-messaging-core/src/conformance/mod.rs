@@ -29,6 +29,7 @@ pub mod interface;
 pub mod notify;
 pub mod rpc;
 mod support;
+pub mod telemetry;
 pub mod unclaimed;
 
 pub use support::*;
@@ -194,6 +195,8 @@ macro_rules! conformance_suite {
             Notifications: notify::notify_routing_driver_routes_per_rules,
             Notifications: notify::notify_malformed_notification_is_dropped,
             RetainsNotificationsBeforeListeners: notify::notify_sent_before_any_listener_is_kept,
+            Rpc: telemetry::traces_follow_a_call_to_the_server,
+            Notifications: telemetry::notify_carries_trace_context,
         );
     };
 }
