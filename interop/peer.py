@@ -17,7 +17,10 @@ broker is the one --url names: rabbit:// or kafka:// (notify and listen).
     peer.py objects --url U --topic T make | read --primitive JSON  (no broker)
 
 Every role takes --rabbit OPTION=VALUE (repeatable) for the
-[oslo_messaging_rabbit] group, e.g. --rabbit kombu_compression=gzip.
+[oslo_messaging_rabbit] group, e.g. --rabbit kombu_compression=gzip, and
+--trace: [oslo_messaging_tracing] tracing_enabled with an OpenTelemetry SDK
+tracer provider whose finished spans `serve` prints as {"event": "span",
+...} lines and `call` adds to its line as "spans" (see span_json).
 
 Long-running roles (serve, listen) print {"event": "ready"} once consuming,
 and stop cleanly on stdin EOF or SIGTERM.
@@ -62,6 +65,47 @@ def json_arg(text):
         raise argparse.ArgumentTypeError(f"not JSON: {e}")
 
 
+_finished_spans = []
+
+
+def span_json(span):
+    """A finished span as the tests read it: ids in W3C hex."""
+    parent = span.parent
+    return {
+        "name": span.name,
+        "kind": span.kind.name,
+        "trace_id": format(span.context.trace_id, "032x"),
+        "span_id": format(span.context.span_id, "016x"),
+        "parent_span_id": format(parent.span_id, "016x") if parent else None,
+        "attributes": dict(span.attributes or {}),
+    }
+
+
+def setup_tracing(args):
+    """Python's own tracing (oslo_messaging/_tracing) with a provider that
+    keeps what it records, installed before oslo.messaging looks for one."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class Keep(SpanExporter):
+        def export(self, spans):
+            for span in spans:
+                _finished_spans.append(span_json(span))
+                if args.command == "serve":
+                    emit({"event": "span", **span_json(span)})
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    trace.set_tracer_provider(provider)
+    cfg.CONF.set_override("tracing_enabled", True, group="oslo_messaging_tracing")
+
+
 def make_transport(args, notifications=False):
     if args.exchange:
         oslo_messaging.set_transport_defaults(control_exchange=args.exchange)
@@ -76,6 +120,8 @@ def make_transport(args, notifications=False):
     lock_path = os.path.join(tempfile.gettempdir(), "oslo-messaging-interop-locks")
     os.makedirs(lock_path, exist_ok=True)
     lockutils.set_defaults(lock_path)
+    if args.trace:
+        setup_tracing(args)
     for option in args.rabbit:
         key, _, value = option.partition("=")
         conf.set_override(key, value, group="oslo_messaging_rabbit")
@@ -231,6 +277,8 @@ def cmd_call(args):
         LOG.info("call raised", exc_info=True)
         out = {"error": describe_error(e)}
     out["reply_queue"] = reply_queue(transport)
+    if args.trace:
+        out["spans"] = _finished_spans
     emit(out)
     transport.cleanup()
 
@@ -383,6 +431,9 @@ def parser():
             default=[],
             metavar="OPTION=VALUE",
             help="an [oslo_messaging_rabbit] option, e.g. kombu_compression=gzip",
+        )
+        c.add_argument(
+            "--trace", action="store_true", help="[oslo_messaging_tracing] on"
         )
         return c
 

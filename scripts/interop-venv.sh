@@ -15,12 +15,15 @@ OSLO_MESSAGING_VERSION="18.3.1"
 CONFLUENT_KAFKA_VERSION="2.12.1"
 # The interface tests pass nova-style versioned objects.
 OSLO_VERSIONEDOBJECTS_VERSION="3.12.0"
+# The tracing tests run Python's own tracing (oslo_messaging/_tracing) with
+# the OpenTelemetry SDK.
+OPENTELEMETRY_SDK_VERSION="1.45.2"
 PYTHON="${PYTHON:-python3}"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${OSLO_INTEROP_VENV:-$repo_root/target/interop-venv}"
 stamp="$venv/.interop-stamp"
-want="oslo.messaging[kafka]==$OSLO_MESSAGING_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+want="oslo.messaging[kafka]==$OSLO_MESSAGING_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION opentelemetry-sdk==$OPENTELEMETRY_SDK_VERSION python=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "$venv/bin/python"
@@ -42,8 +45,9 @@ rm -rf "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "oslo.messaging[kafka]==$OSLO_MESSAGING_VERSION" \
     "confluent-kafka==$CONFLUENT_KAFKA_VERSION" \
-    "oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION" >&2
-"$venv/bin/python" -c 'import oslo_messaging, kombu, oslo_versionedobjects, confluent_kafka' >&2
+    "oslo.versionedobjects==$OSLO_VERSIONEDOBJECTS_VERSION" \
+    "opentelemetry-sdk==$OPENTELEMETRY_SDK_VERSION" >&2
+"$venv/bin/python" -c 'import oslo_messaging, kombu, oslo_versionedobjects, confluent_kafka, opentelemetry.sdk.trace' >&2
 # oslo.versionedobjects must not have pulled another oslo.messaging in.
 "$venv/bin/python" -c "import importlib.metadata as m; v = m.version('oslo.messaging'); \
 assert v == '$OSLO_MESSAGING_VERSION', v" >&2
