@@ -1,7 +1,11 @@
-//! The RPC and notification metrics, over `fake://`, read back as an
-//! operator reads them: the Prometheus text of a recorder installed
-//! globally, after a known number of calls, casts, errors, timeouts and
-//! notifications. Each test uses its own topic, so their series never mix.
+//! Telemetry over `fake://`.
+//!
+//! The RPC and notification metrics, read back as an operator reads them:
+//! the Prometheus text of a recorder installed globally, after a known
+//! number of calls, casts, errors, timeouts and notifications. Each test
+//! uses its own topic, so their series never mix. And what the
+//! conformance suite cannot see from outside an endpoint: the server's
+//! span is current while the method runs.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -312,4 +316,42 @@ async fn nothing_is_recorded_when_metrics_are_off() {
     server.wait().await.expect("wait");
     let text = prometheus().render();
     assert!(!text.contains(topic), "metrics off, yet recorded:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_span_is_current_while_the_method_runs() {
+    use opentelemetry::trace::TraceContextExt as _;
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let t = transport(
+        "traces-current",
+        Telemetry::default().with_tracer_provider(&provider),
+    );
+    let topic = "traces_current_topic";
+    let endpoint = Endpoint::builder(())
+        .method("current_span", |_, _, _: Map<String, Value>| async move {
+            let cx = opentelemetry::Context::current();
+            Ok::<_, EndpointError>(cx.span().span_context().span_id().to_string())
+        })
+        .build()
+        .expect("endpoint");
+    let server = RpcServer::builder(&t, Target::server(topic, "s1"))
+        .endpoint(endpoint)
+        .build()
+        .expect("server");
+    server.start().await.expect("start");
+    let seen = RpcClient::new(&t, Target::topic(topic))
+        .call(&Map::new(), "current_span", json!({}))
+        .await
+        .expect("call");
+    server.stop().await.expect("stop");
+    server.wait().await.expect("wait");
+    let spans = exporter.get_finished_spans().expect("spans");
+    let process = spans
+        .iter()
+        .find(|s| s.name == format!("process {topic}"))
+        .expect("the server span");
+    assert_eq!(seen, json!(process.span_context.span_id().to_string()));
 }
