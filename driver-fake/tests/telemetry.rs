@@ -7,10 +7,9 @@
 //! conformance suite cannot see from outside an endpoint: the server's
 //! span is current while the method runs.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use oslo_messaging_core::conformance::prometheus::{recorder, value};
 use oslo_messaging_core::notify::{
     NotificationEndpoint, NotificationListener, NotificationResult, Notifier, NotifySendExt,
 };
@@ -21,50 +20,8 @@ use oslo_messaging_core::{
 use oslo_messaging_driver_fake as _;
 use serde_json::{json, Map, Value};
 
-fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
-            .expect("buckets")
-            .build_recorder();
-        let handle = recorder.handle();
-        metrics::set_global_recorder(recorder).expect("the only recorder of this test binary");
-        names::describe();
-        handle
-    })
-}
-
-/// The value of the series `name` whose labels include every `labels`
-/// pair (a pair with an empty value: that label is absent); 0 when there
-/// is none.
-fn value(name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = prometheus().render();
-    let mut found = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, v)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
-        if metric != name {
-            continue;
-        }
-        if labels.iter().all(|(k, v)| match v.is_empty() {
-            true => !rest.contains(&format!("{k}=\"")),
-            false => rest.contains(&format!("{k}=\"{v}\"")),
-        }) {
-            found.push(v.parse::<f64>().expect("a number"));
-        }
-    }
-    assert!(
-        found.len() <= 1,
-        "{name} {labels:?} matches several series:\n{text}"
-    );
-    found.first().copied().unwrap_or(0.0)
-}
-
 fn transport(vhost: &str, telemetry: Telemetry) -> Transport {
-    prometheus();
+    recorder();
     Transport::from_url(&format!("fake:///{vhost}"))
         .expect("fake transport")
         .with_telemetry(telemetry)
@@ -314,7 +271,7 @@ async fn nothing_is_recorded_when_metrics_are_off() {
         .expect("add");
     server.stop().await.expect("stop");
     server.wait().await.expect("wait");
-    let text = prometheus().render();
+    let text = recorder().render();
     assert!(!text.contains(topic), "metrics off, yet recorded:\n{text}");
 }
 

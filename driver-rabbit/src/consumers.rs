@@ -102,6 +102,7 @@ impl Tracked {
         let mut s = lock(&self.status);
         s.state = ConsumerState::Consuming;
         s.recoveries += 1;
+        oslo_messaging_core::telemetry::metrics::consumer_recovered("rabbitmq");
     }
 
     fn snapshot(&self) -> Vec<ConsumerHealth> {

@@ -131,6 +131,10 @@ impl Link {
     pub async fn connection(&self, retry: Retry) -> Result<Arc<Connection>> {
         self.started.call_once(|| {
             self.io.spawn(supervise(self.inner.clone()));
+            self.io.spawn(record_metrics(
+                self.inner.purpose,
+                self.inner.state.subscribe(),
+            ));
         });
         let mut rx = self.inner.state.subscribe();
         let failures_at_start = rx.borrow().failures;
@@ -481,6 +485,32 @@ fn reconnect_delay(opts: &RabbitOptions) -> Duration {
 /// Up to a quarter second, so that many clients do not retry in step.
 fn jitter() -> Duration {
     Duration::from_millis(fastrand::u64(..250))
+}
+
+/// Records the connection's state and reconnects as metrics
+/// (`oslo_messaging_connections`, `..._reconnects_total`) as they change;
+/// ends with the link, taking the connection out of the gauge.
+async fn record_metrics(purpose: &'static str, mut state: watch::Receiver<State>) {
+    use oslo_messaging_core::telemetry::metrics;
+    let (mut phase, mut reconnects) = (None, 0);
+    loop {
+        let (now, total) = {
+            let s = state.borrow_and_update();
+            (s.phase, s.reconnects)
+        };
+        if phase != Some(now) {
+            metrics::connection_state_changed("rabbitmq", purpose, phase, Some(now));
+            phase = Some(now);
+        }
+        for _ in reconnects..total {
+            metrics::reconnected("rabbitmq", purpose);
+        }
+        reconnects = total;
+        if state.changed().await.is_err() {
+            metrics::connection_state_changed("rabbitmq", purpose, phase, None);
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -741,6 +741,8 @@ impl Rig {
 /// confirmed notification (durable queue, persistent messages) arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_is_survived() {
+    use oslo_messaging_core::conformance::prometheus;
+    prometheus::recorder();
     let node = own_node().await;
     let url = format!("{}?amqp_durable_queues=true", node.url());
     let mut rig = Rig::start(&url, "restart").await;
@@ -815,6 +817,15 @@ async fn broker_restart_is_survived() {
         let h = side.transport.health();
         assert!(h.is_connected(), "{h:?}");
         assert!(h.connections.iter().all(|c| c.reconnects >= 1), "{h:?}");
+    }
+    // The same, as metrics (summed over this binary's tests).
+    for purpose in ["publish", "consume"] {
+        let labels = [("messaging_system", "rabbitmq"), ("purpose", purpose)];
+        assert!(
+            prometheus::value("oslo_messaging_connection_reconnects_total", &labels) >= 2.0,
+            "both transports' {purpose} connections reconnected:\n{}",
+            prometheus::recorder().render()
+        );
     }
     rig.stop().await;
     // The node and everything on it go with `stopped`.

@@ -115,6 +115,8 @@ async fn delete_and_wait_for_recovery(
 /// their recoveries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_server_queues_are_declared_again_and_served() {
+    use oslo_messaging_core::conformance::prometheus;
+    prometheus::recorder();
     let mut log = support::logs::subscribe();
     let (topic, exchange) = (unique("topic"), unique("x"));
     let side = Side::new(&exchange);
@@ -170,6 +172,12 @@ async fn deleted_server_queues_are_declared_again_and_served() {
         );
     }
     assert!(health.is_healthy(), "{health:?}");
+    // The same, as metrics (summed over this binary's tests: at least
+    // these three recoveries).
+    let rabbit = ("messaging_system", "rabbitmq");
+    assert!(prometheus::value("oslo_messaging_consumer_recoveries_total", &[rabbit]) >= 3.0);
+    let connected = [rabbit, ("purpose", "consume"), ("state", "connected")];
+    assert!(prometheus::value("oslo_messaging_connections", &connected) >= 1.0);
     stop(&server).await;
     assert!(
         side.transport.health().consumers.is_empty(),

@@ -27,6 +27,7 @@ use crate::transport::Transport;
 
 pub mod interface;
 pub mod notify;
+pub mod prometheus;
 pub mod rpc;
 mod support;
 pub mod telemetry;

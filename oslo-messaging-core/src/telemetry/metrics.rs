@@ -16,7 +16,7 @@
 //!   `messaging.client.consumed.messages`.
 //!
 //! Driver events ([`reconnected`], [`consumer_recovered`],
-//! [`connection_state`]) are recorded always: they are rare. No label grows
+//! [`connection_state_changed`]) are recorded always: they are rare. No label grows
 //! without bound: no message ids, reply queues or queue names.
 
 use metrics::Label;
@@ -52,10 +52,11 @@ pub const CLIENT_CONSUMED_MESSAGES: &str = "messaging.client.consumed.messages";
 /// Counter: connections re-established after they were lost, labels
 /// `messaging.system`, `purpose`.
 pub const CONNECTION_RECONNECTS_TOTAL: &str = "oslo_messaging_connection_reconnects_total";
-/// Gauge: 1 for a connection's current state, 0 for the others, labels
+/// Gauge: how many connections are in each state, labels
 /// `messaging.system`, `purpose`, `state` (`idle`, `connecting`,
-/// `connected`, `reconnecting`, `failed`, `closed`).
-pub const CONNECTION_STATE: &str = "oslo_messaging_connection_state";
+/// `connected`, `reconnecting`, `failed`, `closed`); summed over every
+/// transport of the process.
+pub const CONNECTIONS: &str = "oslo_messaging_connections";
 /// Counter: consumers consuming again after they stopped (their queue was
 /// deleted, their connection lost), label `messaging.system`.
 pub const CONSUMER_RECOVERIES_TOTAL: &str = "oslo_messaging_consumer_recoveries_total";
@@ -126,10 +127,7 @@ pub fn describe() {
         CONNECTION_RECONNECTS_TOTAL,
         "Connections re-established after they were lost."
     );
-    describe_gauge!(
-        CONNECTION_STATE,
-        "1 for the current state of each connection, 0 for the others."
-    );
+    describe_gauge!(CONNECTIONS, "Connections in each state.");
     describe_counter!(
         CONSUMER_RECOVERIES_TOTAL,
         "Consumers that consume again after they stopped."
@@ -169,28 +167,26 @@ pub fn consumer_recovered(system: &'static str) {
     metrics::counter!(CONSUMER_RECOVERIES_TOTAL, "messaging.system" => system).increment(1);
 }
 
-/// A connection is now in `state`: its gauge is 1 for that state, 0 for
-/// the others.
-pub fn connection_state(
+/// A connection left state `from` (`None`: it is new) for `to` (`None`:
+/// it is gone): the [`CONNECTIONS`] gauge moves one from one to the other.
+pub fn connection_state_changed(
     system: &'static str,
     purpose: &str,
-    state: crate::health::ConnectionState,
+    from: Option<crate::health::ConnectionState>,
+    to: Option<crate::health::ConnectionState>,
 ) {
-    use crate::health::ConnectionState as S;
-    for s in [
-        S::Idle,
-        S::Connecting,
-        S::Connected,
-        S::Reconnecting,
-        S::Failed,
-        S::Closed,
-    ] {
+    let gauge = |state: crate::health::ConnectionState| {
         metrics::gauge!(
-            CONNECTION_STATE,
+            CONNECTIONS,
             "messaging.system" => system,
             "purpose" => purpose.to_owned(),
-            "state" => s.as_str()
+            "state" => state.as_str()
         )
-        .set(if s == state { 1.0 } else { 0.0 });
+    };
+    if let Some(from) = from {
+        gauge(from).decrement(1.0);
+    }
+    if let Some(to) = to {
+        gauge(to).increment(1.0);
     }
 }
