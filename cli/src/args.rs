@@ -139,6 +139,9 @@ else rabbit://guest:guest@localhost:5672/]"
     /// Exit 3 when no queue takes the request (call, cast, ping) instead of dropping it; not for --fanout
     #[arg(long, global = true)]
     pub at_least_once: bool,
+    /// Trace the request (call, cast, notify) with OpenTelemetry: its spans go over OTLP/HTTP to [oslo_messaging_tracing] otel_exporter_otlp_endpoint (http://localhost:4318), and "trace_id=<32 hex digits>" is printed on stderr
+    #[arg(long, global = true)]
+    pub trace: bool,
 }
 
 impl GlobalArgs {
@@ -229,6 +232,9 @@ Exit status: 0 after a clean stop; 3 on a runtime failure; 64 on bad input.")]
         /// The tokio runtime the whole command runs on
         #[arg(long, value_enum, value_name = "FLAVOR", default_value_t = RuntimeFlavor::MultiThread)]
         runtime: RuntimeFlavor,
+        /// Serve the metrics as Prometheus text on http://ADDR/metrics (e.g. 127.0.0.1:9464), with [oslo_messaging_metrics] metrics_enabled
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Where to write its health for a liveness probe
         #[command(flatten)]
         health: HealthFileArgs,

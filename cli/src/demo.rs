@@ -47,6 +47,9 @@ fn seconds(seconds: f64) -> std::result::Result<Duration, EndpointError> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// The state of the demo endpoint: it has none; the type names it.
+struct DemoEndpoint;
+
 /// The demo endpoint, with `namespace` and `version` (default: none, `1.0`).
 ///
 /// * `echo(value)` returns `value`;
@@ -66,10 +69,12 @@ fn seconds(seconds: f64) -> std::result::Result<Duration, EndpointError> {
 /// its connections alive while the application's runtime is blocked.
 /// Never do this in a real endpoint.
 ///
+/// Its name (the `endpoint` label of the server metrics) is `DemoEndpoint`.
+///
 /// # Errors
 /// A malformed `version`.
 pub fn endpoint(namespace: Option<&str>, version: Option<&str>) -> Result<Endpoint> {
-    let mut builder = Endpoint::builder(());
+    let mut builder = Endpoint::builder(DemoEndpoint);
     if let Some(namespace) = namespace {
         builder = builder.namespace(namespace);
     }

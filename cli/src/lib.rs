@@ -79,6 +79,7 @@ pub mod demo;
 pub mod exit;
 pub mod health_file;
 pub mod signal;
+mod telemetry;
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -186,9 +187,11 @@ pub async fn execute(
             };
             commands::listen::run(global, args, out, err, clean_stop(shutdown)).await
         }
-        Command::Serve { runtime: _, health } => {
-            commands::serve::run(global, &health, err, clean_stop(shutdown)).await
-        }
+        Command::Serve {
+            runtime: _,
+            metrics_listen,
+            health,
+        } => commands::serve::run(global, &health, metrics_listen, err, clean_stop(shutdown)).await,
         Command::Health { file: None, .. } => commands::health::run(global, out, shutdown).await,
         Command::Health {
             file: Some(path),

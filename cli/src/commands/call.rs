@@ -9,6 +9,7 @@ use super::{load_config, rpc_client, transport, until_signal, write_json_line, T
 use crate::args::GlobalArgs;
 use crate::exit::CliError;
 use crate::signal::Signal;
+use crate::telemetry::Trace;
 
 /// Calls `method` with `args` on `--topic` and writes the result as one
 /// JSON line. A signal stops the call; its reply queue is deleted.
@@ -25,9 +26,11 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
+    let (transport, trace) = Trace::start(global.trace, &config, transport, "call")?;
     let client = rpc_client(&transport, global, "call", true)?;
     let context = global.context();
     let call = client.call(&context, method, Value::Object(args.unwrap_or_default()));
-    let result = until_signal(&transport, shutdown, call).await?;
-    write_json_line(out, &result)
+    let result = until_signal(&transport, shutdown, Trace::run(trace.as_ref(), call)).await;
+    Trace::finish(trace).await;
+    write_json_line(out, &result?)
 }

@@ -8,6 +8,7 @@ use super::{load_config, rpc_client, transport, until_signal, Traffic};
 use crate::args::GlobalArgs;
 use crate::exit::CliError;
 use crate::signal::Signal;
+use crate::telemetry::Trace;
 
 /// Casts `method` with `args` to `--topic` (every server with `fanout`).
 /// Prints nothing on success.
@@ -23,8 +24,11 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
+    let (transport, trace) = Trace::start(global.trace, &config, transport, "cast")?;
     let client = rpc_client(&transport, global, "cast", true)?.with_fanout(fanout);
     let context = global.context();
     let cast = client.cast(&context, method, Value::Object(args.unwrap_or_default()));
-    until_signal(&transport, shutdown, cast).await
+    let outcome = until_signal(&transport, shutdown, Trace::run(trace.as_ref(), cast)).await;
+    Trace::finish(trace).await;
+    outcome
 }

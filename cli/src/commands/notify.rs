@@ -9,6 +9,7 @@ use super::{load_config, transport, until_signal, Traffic};
 use crate::args::GlobalArgs;
 use crate::exit::CliError;
 use crate::signal::Signal;
+use crate::telemetry::Trace;
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Notifications)?;
+    let (transport, trace) = Trace::start(global.trace, &config, transport, "notify")?;
     let mut builder = Notifier::builder(&transport)
         .publisher_id(args.publisher_id)
         .driver(args.driver)
@@ -47,5 +49,7 @@ pub async fn run(
     let notifier = builder.build()?;
     let context = global.context();
     let sent = notifier.notify_checked(&context, args.priority, args.event_type, args.payload);
-    until_signal(&transport, shutdown, sent).await
+    let outcome = until_signal(&transport, shutdown, Trace::run(trace.as_ref(), sent)).await;
+    Trace::finish(trace).await;
+    outcome
 }

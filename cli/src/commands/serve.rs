@@ -17,7 +17,9 @@ pub const READY_PREFIX: &str = "serving ";
 /// Serves the [demo endpoint](crate::demo::endpoint) on `--topic` as
 /// `--server`, with `rpc_ping_enabled`, until `shutdown` completes; then
 /// stops taking requests and waits for those in flight. Meanwhile it
-/// writes its health to `--health-file` (see [`crate::health_file`]).
+/// writes its health to `--health-file` (see [`crate::health_file`]) and,
+/// with `metrics_listen`, serves Prometheus text on
+/// `http://<metrics_listen>/metrics`.
 ///
 /// It runs on the caller's runtime (the binary builds the one `--runtime`
 /// asks for, see [`crate::build_runtime`]); the ready line names it, as
@@ -28,6 +30,7 @@ pub const READY_PREFIX: &str = "serving ";
 pub async fn run(
     global: &GlobalArgs,
     health: &HealthFileArgs,
+    metrics_listen: Option<std::net::SocketAddr>,
     err: &mut (dyn Write + Send),
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CliError> {
@@ -35,17 +38,23 @@ pub async fn run(
     let server_name = require(global.server.as_deref(), "--server", "serve")?;
     let endpoint = demo::endpoint(global.namespace.as_deref(), global.api_version.as_deref())?;
     let config = load_config(global, &[("DEFAULT", "rpc_ping_enabled", "true")])?;
-    let transport = transport(global, &config, Traffic::Rpc)?;
+    let mut transport = transport(global, &config, Traffic::Rpc)?;
+    if let Some(addr) = metrics_listen {
+        transport = crate::telemetry::serve_metrics(addr, transport)?;
+    }
     let server = RpcServer::builder(&transport, Target::server(topic, server_name))
         .endpoint(endpoint)
         .build()?;
     server.start().await?;
     writeln!(
         err,
-        "{READY_PREFIX}topic={topic} server={server_name} exchange={} transport={} runtime={}",
+        "{READY_PREFIX}topic={topic} server={server_name} exchange={} transport={} runtime={}{}",
         transport.defaults().control_exchange,
         transport.url(),
-        runtime_name()
+        runtime_name(),
+        metrics_listen
+            .map(|a| format!(" metrics=http://{a}/metrics"))
+            .unwrap_or_default()
     )?;
     err.flush()?;
     tracing::info!(topic, server = server_name, "demo server started");

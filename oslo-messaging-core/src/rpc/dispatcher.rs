@@ -278,8 +278,11 @@ fn unsupported_version(method: &str, version: &str, detail: &str) -> Box<RemoteF
     Box::new(f)
 }
 
+/// Python's `PingEndpoint` (`oslo_messaging/rpc/dispatcher.py`).
+struct PingEndpoint;
+
 fn ping_endpoint() -> Endpoint {
-    Endpoint::builder(())
+    Endpoint::builder(PingEndpoint)
         .method(PING_METHOD, |_, _, _args: Map<String, Value>| async {
             Ok::<_, EndpointError>("pong")
         })

@@ -163,7 +163,8 @@ impl Endpoint {
     }
 
     /// The endpoint's name: the last segment of its state's type name
-    /// (`CalculatorService` for `Endpoint::builder(CalculatorService)`).
+    /// (`CalculatorService` for `Endpoint::builder(CalculatorService)`;
+    /// `Endpoint` for a state of `()`).
     /// It is the `endpoint` label of the `oslo_messaging_rpc_server_*`
     /// metrics, as Python's endpoint class name would be.
     pub fn name(&self) -> &'static str {
@@ -216,7 +217,10 @@ impl Endpoint {
 fn short_type_name<S>() -> &'static str {
     let full = std::any::type_name::<S>();
     let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
+    match base.rsplit("::").next().unwrap_or(base) {
+        "()" => "Endpoint",
+        name => name,
+    }
 }
 
 /// `value` moved into an `A` when `A` is its own type, else `value` back.

@@ -52,7 +52,7 @@ impl OptionGroup for TracingGroup {
 /// `metrics_thread_stop_timeout`); this library records them through the
 /// `metrics` facade instead, to whatever recorder the application
 /// installed, so those options are not read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MetricsGroup {
     /// Record the per-call and per-message metrics (false).
@@ -61,15 +61,6 @@ pub struct MetricsGroup {
     /// The `process` label of the `oslo_messaging_rpc_*` metrics (`""`).
     #[serde(deserialize_with = "lenient::string")]
     pub metrics_process_name: String,
-}
-
-impl Default for MetricsGroup {
-    fn default() -> Self {
-        Self {
-            metrics_enabled: false,
-            metrics_process_name: String::new(),
-        }
-    }
 }
 
 impl OptionGroup for MetricsGroup {
