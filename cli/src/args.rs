@@ -373,6 +373,9 @@ pub struct LoadArgs {
     /// Print the report as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Record the metrics ([oslo_messaging_metrics] metrics_enabled) and print them on stderr at the end (with --trace, every message is traced too)
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// `bench rpc-client`.

@@ -3,9 +3,10 @@
 //! `/metrics` endpoint for `serve --metrics-listen`.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::Context as OtelContext;
@@ -32,8 +33,7 @@ impl Trace {
     /// <command>` whose trace id is printed on stderr. Without: `transport`.
     ///
     /// # Errors
-    /// A bad `[oslo_messaging_tracing]` option; `otlp_protocol = grpc`,
-    /// which this tool does not carry (it speaks `http/protobuf`).
+    /// As [`otlp_provider`].
     pub(crate) fn start(
         trace: bool,
         config: &Config,
@@ -43,32 +43,7 @@ impl Trace {
         if !trace {
             return Ok((transport, None));
         }
-        let options: TracingGroup = config.group()?;
-        if options.otlp_protocol != "http/protobuf" {
-            return Err(CliError::Usage(format!(
-                "--trace exports with otlp_protocol http/protobuf; [oslo_messaging_tracing] otlp_protocol is {:?}",
-                options.otlp_protocol
-            )));
-        }
-        let endpoint = format!(
-            "{}/v1/traces",
-            options.otel_exporter_otlp_endpoint.trim_end_matches('/')
-        );
-        let exporter = SpanExporter::builder()
-            .with_http()
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| {
-                CliError::Usage(format!("--trace: cannot build the OTLP exporter: {e}"))
-            })?;
-        let provider = SdkTracerProvider::builder()
-            .with_resource(
-                Resource::builder()
-                    .with_service_name(options.tracing_service_name)
-                    .build(),
-            )
-            .with_batch_exporter(exporter)
-            .build();
+        let provider = otlp_provider(config)?;
         let root = provider
             .tracer("oslo-messaging-cli")
             .span_builder(format!("oslo-messaging {command}"))
@@ -101,10 +76,123 @@ impl Trace {
             return;
         };
         cx.span().end();
-        let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
-        if let Ok(Err(e)) = flushed {
-            tracing::warn!("--trace: could not export the spans: {e}");
+        shutdown(provider).await;
+    }
+}
+
+/// A tracer provider exporting over OTLP/HTTP (protobuf) to
+/// `[oslo_messaging_tracing] otel_exporter_otlp_endpoint` + `/v1/traces`,
+/// in batches from a thread of its own, as service `tracing_service_name`.
+///
+/// # Errors
+/// A bad `[oslo_messaging_tracing]` option; `otlp_protocol = grpc`, which
+/// this tool does not carry (it speaks `http/protobuf`).
+fn otlp_provider(config: &Config) -> Result<SdkTracerProvider, CliError> {
+    let options: TracingGroup = config.group()?;
+    if options.otlp_protocol != "http/protobuf" {
+        return Err(CliError::Usage(format!(
+            "--trace exports with otlp_protocol http/protobuf; [oslo_messaging_tracing] otlp_protocol is {:?}",
+            options.otlp_protocol
+        )));
+    }
+    let endpoint = format!(
+        "{}/v1/traces",
+        options.otel_exporter_otlp_endpoint.trim_end_matches('/')
+    );
+    let exporter = SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|e| CliError::Usage(format!("--trace: cannot build the OTLP exporter: {e}")))?;
+    Ok(SdkTracerProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name(options.tracing_service_name)
+                .build(),
+        )
+        .with_batch_exporter(exporter)
+        .build())
+}
+
+/// Shuts `provider` down (exporting what is left) off the runtime.
+async fn shutdown(provider: SdkTracerProvider) {
+    let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    if let Ok(Err(e)) = flushed {
+        tracing::warn!("--trace: could not export the spans: {e}");
+    }
+}
+
+/// What a benchmark records while it runs: with `--metrics`, metrics into
+/// a Prometheus recorder printed at the end; with `--trace`, every message
+/// traced (each its own trace) into the OTLP exporter.
+pub(crate) struct BenchTelemetry {
+    prometheus: Option<PrometheusHandle>,
+    provider: Option<SdkTracerProvider>,
+}
+
+impl BenchTelemetry {
+    /// `transport` recording what `metrics` and `trace` ask for.
+    ///
+    /// # Errors
+    /// As [`otlp_provider`]; another recorder already installed.
+    pub(crate) fn start(
+        metrics: bool,
+        trace: bool,
+        config: &Config,
+        transport: Transport,
+    ) -> Result<(Transport, BenchTelemetry), CliError> {
+        let mut telemetry = transport.telemetry().clone();
+        let prometheus = match metrics {
+            false => None,
+            true => {
+                let recorder = PrometheusBuilder::new()
+                    .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
+                    .map_err(|e| CliError::Usage(format!("--metrics: {e}")))?
+                    .build_recorder();
+                let handle = recorder.handle();
+                ::metrics::set_global_recorder(recorder)
+                    .map_err(|e| CliError::Usage(format!("--metrics: {e}")))?;
+                names::describe();
+                telemetry = telemetry.with_metrics(true);
+                Some(handle)
+            }
+        };
+        let provider = match trace {
+            false => None,
+            true => {
+                let provider = otlp_provider(config)?;
+                telemetry = telemetry.with_tracer_provider(&provider);
+                Some(provider)
+            }
+        };
+        Ok((
+            transport.with_telemetry(telemetry),
+            BenchTelemetry {
+                prometheus,
+                provider,
+            },
+        ))
+    }
+
+    /// Writes the recorded metrics (Prometheus text, without the `# HELP`
+    /// and `# TYPE` lines) on `err`, and flushes the spans.
+    ///
+    /// # Errors
+    /// Writing to `err`.
+    pub(crate) async fn finish(self, err: &mut (dyn Write + Send)) -> std::io::Result<()> {
+        if let Some(handle) = &self.prometheus {
+            writeln!(err, "metrics:")?;
+            for line in handle.render().lines() {
+                if !line.is_empty() && !line.starts_with('#') && !line.contains("_bucket{") {
+                    writeln!(err, "  {line}")?;
+                }
+            }
+            err.flush()?;
         }
+        if let Some(provider) = self.provider {
+            shutdown(provider).await;
+        }
+        Ok(())
     }
 }
 

@@ -62,6 +62,58 @@ async fn fake_rpc_client_with_in_process_server_answers_every_call() {
     assert_client_report(&report(&run.stdout), 200);
 }
 
+/// `--metrics` prints the counters the run recorded: as many calls started,
+/// ended, sent and processed as the report counts. (The only test of this
+/// binary that installs the process's metrics recorder.)
+#[tokio::test]
+async fn fake_rpc_client_metrics_count_what_the_report_counts() {
+    let run = cli(&[
+        "--url",
+        "fake://",
+        "--topic",
+        "bench-fake-metrics",
+        "bench",
+        "rpc-client",
+        "--in-process-server",
+        "--calls",
+        "150",
+        "--concurrency",
+        "3",
+        "--metrics",
+        "--json",
+    ])
+    .await;
+    assert_eq!(run.status, Status::Ok, "{run:?}");
+    assert_client_report(&report(&run.stdout), 150);
+    let counted = |prefix: &str| -> u64 {
+        let lines: Vec<&str> = run
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(prefix) && l.contains("\"bench-fake-metrics\""))
+            .collect();
+        assert_eq!(lines.len(), 1, "{prefix} in {}", run.stderr);
+        lines[0]
+            .rsplit_once(' ')
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("a count")
+    };
+    assert_eq!(
+        counted("oslo_messaging_rpc_client_invocation_start_total{"),
+        150
+    );
+    assert_eq!(
+        counted("oslo_messaging_rpc_client_invocation_end_total{"),
+        150
+    );
+    assert_eq!(
+        counted("oslo_messaging_rpc_server_invocation_end_total{"),
+        150
+    );
+    assert_eq!(counted("messaging_client_sent_messages{"), 150);
+    assert_eq!(counted("messaging_client_consumed_messages{"), 150);
+}
+
 #[tokio::test]
 async fn fake_notify_client_with_in_process_listener_sends_every_notification() {
     let run = cli(&[

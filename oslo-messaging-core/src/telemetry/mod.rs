@@ -540,3 +540,76 @@ impl Operation {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(options: &[(&str, &str, &str)]) -> Config {
+        options
+            .iter()
+            .fold(Config::builder(), |b, (g, o, v)| b.set(*g, *o, *v))
+            .build()
+            .expect("config")
+    }
+
+    #[test]
+    fn off_by_default_and_on_from_python_option_names() {
+        let off = Telemetry::from_config(&Config::defaults()).expect("defaults");
+        assert!(!off.is_tracing() && !off.is_metrics());
+        assert!(
+            off.observer("rabbit").is_none(),
+            "nothing on: nothing to record with"
+        );
+        let on = Telemetry::from_config(&config(&[
+            ("oslo_messaging_tracing", "tracing_enabled", "true"),
+            ("oslo_messaging_metrics", "metrics_enabled", "True"),
+            (
+                "oslo_messaging_metrics",
+                "metrics_process_name",
+                "nova-compute",
+            ),
+        ]))
+        .expect("valid");
+        assert!(on.is_tracing() && on.is_metrics());
+        assert_eq!(on.process_name, "nova-compute");
+        assert_eq!(on.observer("rabbit").expect("on").system, "rabbitmq");
+    }
+
+    #[test]
+    fn a_bad_option_is_named() {
+        let e = Telemetry::from_config(&config(&[(
+            "oslo_messaging_tracing",
+            "otlp_protocol",
+            "carrier-pigeon",
+        )]))
+        .expect_err("unknown protocol");
+        let text = e.to_string();
+        assert!(
+            text.contains("otlp_protocol") && text.contains("carrier-pigeon"),
+            "{text}"
+        );
+        let e = Telemetry::from_config(&config(&[(
+            "oslo_messaging_metrics",
+            "metrics_enabled",
+            "perhaps",
+        )]))
+        .expect_err("not a boolean");
+        assert!(e.to_string().contains("metrics_enabled"), "{e}");
+    }
+
+    #[test]
+    fn error_types_are_oslo_names() {
+        let timeout = MessagingError::MessagingTimeout {
+            method: "m".into(),
+            timeout_ms: 1,
+        };
+        assert_eq!(error_type(&timeout), "MessagingTimeout");
+        let remote = MessagingError::Remote(Box::new(crate::RemoteFailure::new(
+            "ValueError",
+            "builtins",
+            "no",
+        )));
+        assert_eq!(error_type(&remote), "ValueError");
+    }
+}

@@ -14,6 +14,7 @@ use crate::args::{BenchServerArgs, GlobalArgs, RpcClientArgs};
 use crate::commands::{load_config, rpc_client, transport, Traffic};
 use crate::exit::CliError;
 use crate::signal::Signal;
+use crate::telemetry::BenchTelemetry;
 
 /// The simulator's RPC endpoint: `info(message)` answers the message with
 /// its `server_ts` (index 3) set, and counts it. It takes its arguments as
@@ -113,6 +114,8 @@ pub async fn client(
     let load = load(&args.load)?;
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
+    let (transport, telemetry) =
+        BenchTelemetry::start(args.load.metrics, global.trace, &config, transport)?;
     let name = server_name(global);
     let mut global = global.clone();
     global.server = target_server(&global, args.fanout);
@@ -166,6 +169,7 @@ pub async fn client(
         stop_server(server).await?;
     }
     transport.cleanup().await;
+    telemetry.finish(err).await?;
     let timeouts = timeouts.load(Ordering::Relaxed);
     if timeouts > 0 {
         let hint = destination.timeout_hint(timeouts, global.exchange.as_deref());
