@@ -31,7 +31,7 @@ pub const URL_ENV: &str = "OS_TRANSPORT_URL";
 /// The topic `listen` uses without `--topic`.
 pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
 
-/// `oslo-messaging`: call, cast, ping, notify, listen, serve and health over
+/// `oslo-messaging`: call, cast, ping, notify, listen, tap, serve and health over
 /// oslo.messaging transports.
 ///
 /// Parse a command line with [`Cli::parse_command_line`], which enforces
@@ -41,9 +41,9 @@ pub const DEFAULT_NOTIFICATION_TOPIC: &str = "notifications";
     name = "oslo-messaging",
     version,
     disable_version_flag = true,
-    about = "The operator's tool for oslo.messaging: call, cast, ping, notify, listen, serve, health",
+    about = "The operator's tool for oslo.messaging: call, cast, ping, notify, listen, tap, serve, health",
     long_about = "The operator's tool for oslo.messaging, like grpcurl: call and cast RPC \
-methods, ping a service, send and listen to notifications, run a demo server, or check connection health.\n\n\
+methods, ping a service, send and listen to notifications, tap live traffic, run a demo server, or check connection health.\n\n\
 The transport URL is --url, else the config file's [DEFAULT] transport_url, else \
 $OS_TRANSPORT_URL, else rabbit://guest:guest@localhost:5672/. Passwords are never printed.\n\n\
 Wherever JSON is taken (JSON_OBJECT, PAYLOAD_JSON, --context), @FILE reads it from FILE and \
@@ -220,6 +220,33 @@ pub enum Command {
         /// Where to write its health for a liveness probe
         #[command(flatten)]
         health: HealthFileArgs,
+    },
+    /// Print the live RPC traffic of --topic (--server: one server) or, with --notifications, its notifications, one JSON line per message, without taking it from anyone (RabbitMQ)
+    #[command(
+        after_help = "Binds a private queue (exclusive, auto-delete) to the exchange and routing keys \
+the traffic goes to, so servers and listeners still get every message. Each line is one message: \
+{\"direction\": \"request\", \"type\": \"call\"|\"cast\"|\"fanout\", \"method\", \"namespace\", \
+\"version\", \"args\", \"context\", \"msg_id\", \"reply_queue\", \"size\", ...}, or \"notification\" \
+(event_type, priority, publisher_id, payload, context), or with --replies \"reply\" (msg_id, method, \
+elapsed_ms, result or failure). Secrets (auth_token, passwords, keys: oslo.utils' list) are \
+printed as \"***\".\n\n\
+Replies go through the default exchange, which takes no binding: --replies reads them from \
+RabbitMQ's firehose (amq.rabbitmq.trace), so they appear only while tracing is on for the \
+virtual host (rabbitmqctl trace_on -p VHOST).\n\n\
+Prints \"tapping queue=Q ...\" on stderr once bound.\n\n\
+Exit status: 0 after --count messages or SIGINT/SIGTERM; 3 on a connection failure or a refused \
+binding (the exchange does not exist yet); 64 on bad input."
+    )]
+    Tap {
+        /// Tap the notifications of --topic (default "notifications"), every priority
+        #[arg(long)]
+        notifications: bool,
+        /// Also print replies, matched to their calls (needs RabbitMQ's tracer on: rabbitmqctl trace_on)
+        #[arg(long)]
+        replies: bool,
+        /// Exit after N messages (default: until SIGINT/SIGTERM)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
     },
     /// Run a demo RPC server (echo, add, fail, sleep, block; ping enabled) until SIGINT/SIGTERM
     #[command(after_help = "Methods: echo(value) -> value; add(a, b) -> a + b; \

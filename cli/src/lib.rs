@@ -187,6 +187,18 @@ pub async fn execute(
             };
             commands::listen::run(global, args, out, err, clean_stop(shutdown)).await
         }
+        Command::Tap {
+            notifications,
+            replies,
+            count,
+        } => {
+            let args = commands::tap::TapArgs {
+                notifications,
+                replies,
+                count,
+            };
+            commands::tap::run(global, args, out, err, clean_stop(shutdown)).await
+        }
         Command::Serve {
             runtime: _,
             metrics_listen,

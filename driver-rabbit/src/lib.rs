@@ -48,6 +48,7 @@ mod reply_sender;
 mod shared;
 mod socket;
 mod subscription;
+pub mod tap;
 mod topology;
 mod wire;
 

@@ -9,6 +9,7 @@ pub mod listen;
 pub mod notify;
 pub mod ping;
 pub mod serve;
+pub mod tap;
 
 use std::future::Future;
 use std::io::Write;
