@@ -164,12 +164,14 @@ impl Tap {
                     "not tapping exchange {exchange:?} (routing key {key:?}): {}",
                     error("bind", &e)
                 )),
-                Err(e) => return Err(error(
-                    &format!(
+                Err(e) => {
+                    return Err(error(
+                        &format!(
                         "bind the tap's queue to exchange {exchange:?} with routing key {key:?}"
                     ),
-                    &e,
-                )),
+                        &e,
+                    ))
+                }
             }
         }
         if replies {
