@@ -38,10 +38,11 @@ while [[ ! -s "$work/sink.port" ]]; do sleep 0.1; done
 printf '[oslo_messaging_tracing]\notel_exporter_otlp_endpoint = http://127.0.0.1:%s\n' \
     "$(cat "$work/sink.port")" >"$work/tracing.conf"
 
-rate() { # binary, extra args...: calls/s of one run
-    local bin=$1; shift
-    "$bin" --url fake:// --topic cost --config-file "$work/tracing.conf" "$@" \
-        bench rpc-client --in-process-server --calls "$CALLS" --json 2>/dev/null \
+rate() { # binary, --trace or "", --metrics or "": calls/s of one run
+    local bin=$1 trace=$2 metrics=$3
+    # shellcheck disable=SC2086 # empty flags vanish
+    "$bin" --url fake:// --topic cost --config-file "$work/tracing.conf" $trace \
+        bench rpc-client --in-process-server --calls "$CALLS" --json $metrics 2>/dev/null \
         | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages_per_second"])'
 }
 declare -A runs
@@ -50,10 +51,10 @@ columns=(off metrics trace both)
 for ((r = 0; r < ROUNDS; r++)); do
     for c in "${columns[@]}"; do
         case $c in
-            base) v=$(rate "$BASE") ;;
-            off) v=$(rate "$cli") ;;
-            metrics) v=$(rate "$cli" --metrics) ;;
-            trace) v=$(rate "$cli" --trace) ;;
+            base) v=$(rate "$BASE" "" "") ;;
+            off) v=$(rate "$cli" "" "") ;;
+            metrics) v=$(rate "$cli" "" --metrics) ;;
+            trace) v=$(rate "$cli" --trace "") ;;
             both) v=$(rate "$cli" --trace --metrics) ;;
         esac
         runs[$c]+="$v "

@@ -19,8 +19,6 @@
 //! [`connection_state_changed`]) are recorded always: they are rare. No label grows
 //! without bound: no message ids, reply queues or queue names.
 
-use metrics::Label;
-
 /// Counter: RPC calls and casts started (oslo.metrics).
 pub const RPC_CLIENT_INVOCATION_START_TOTAL: &str =
     "oslo_messaging_rpc_client_invocation_start_total";
@@ -146,15 +144,6 @@ pub(crate) fn py_bool(value: bool) -> &'static str {
     } else {
         "False"
     }
-}
-
-/// Labels of an outcome: `labels` and, when failed, one more.
-pub(crate) fn with(labels: &[Label], extra: Option<(&'static str, String)>) -> Vec<Label> {
-    let mut all = labels.to_vec();
-    if let Some((k, v)) = extra {
-        all.push(Label::new(k, v));
-    }
-    all
 }
 
 /// A connection was re-established after it was lost.

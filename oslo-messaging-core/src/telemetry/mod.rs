@@ -22,6 +22,7 @@
 //! [`Transport::with_telemetry`](crate::Transport::with_telemetry). With
 //! both off, sending and processing pay one branch.
 
+mod instruments;
 pub mod metrics;
 pub mod options;
 pub mod trace;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ::metrics::Label;
+use instruments::{Cache, Family, Instruments};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{SpanKind, TracerProvider};
 use opentelemetry::{Context as OtelContext, InstrumentationScope, KeyValue};
@@ -169,6 +171,7 @@ impl Telemetry {
             metrics: self.metrics,
             process: self.process_name.clone(),
             system: messaging_system(driver),
+            instruments: Cache::default(),
         }))
     }
 }
@@ -217,6 +220,7 @@ pub(crate) struct Observer {
     metrics: bool,
     process: String,
     system: &'static str,
+    instruments: Cache,
 }
 
 /// One operation being recorded: its span (when tracing) and metrics
@@ -224,42 +228,7 @@ pub(crate) struct Observer {
 pub(crate) struct Operation {
     cx: Option<OtelContext>,
     started: Instant,
-    metrics: Option<OperationMetrics>,
-}
-
-struct OperationMetrics {
-    /// The oslo.metrics family and its labels, when it applies.
-    oslo: Option<(Family, Vec<Label>)>,
-    /// The semantic conventions' duration histogram and counter.
-    duration: &'static str,
-    count: &'static str,
-    semconv: Vec<Label>,
-}
-
-#[derive(Clone, Copy)]
-enum Family {
-    Client,
-    Server,
-}
-
-impl Family {
-    fn names(self) -> [&'static str; 4] {
-        use self::metrics::*;
-        match self {
-            Family::Client => [
-                RPC_CLIENT_INVOCATION_START_TOTAL,
-                RPC_CLIENT_INVOCATION_END_TOTAL,
-                RPC_CLIENT_EXCEPTION_TOTAL,
-                RPC_CLIENT_PROCESSING_SECONDS,
-            ],
-            Family::Server => [
-                RPC_SERVER_INVOCATION_START_TOTAL,
-                RPC_SERVER_INVOCATION_END_TOTAL,
-                RPC_SERVER_EXCEPTION_TOTAL,
-                RPC_SERVER_PROCESSING_SECONDS,
-            ],
-        }
-    }
+    metrics: Option<Arc<Instruments>>,
 }
 
 /// What a request to record names.
@@ -329,25 +298,46 @@ impl Observer {
         });
         let metrics = self.metrics.then(|| {
             use self::metrics::{py_bool, py_str};
-            let oslo = vec![
-                Label::new("call_type", call_type),
-                Label::new("exchange", py_str(target.exchange.as_deref())),
-                Label::new("topic", py_str(target.topic.as_deref())),
-                Label::new("namespace", py_str(request.namespace)),
-                Label::new("version", py_str(request.version)),
-                Label::new("server", py_str(target.server.as_deref())),
-                Label::new("fanout", py_bool(target.fanout)),
-                Label::new("process", self.process.clone()),
-                Label::new("method", request.method.to_owned()),
-                // Python's measure_metrics never passes the timeout.
-                Label::new("timeout", "None"),
+            let (exchange, topic_label) = (
+                py_str(target.exchange.as_deref()),
+                py_str(target.topic.as_deref()),
+            );
+            let (namespace, version) = (py_str(request.namespace), py_str(request.version));
+            let server = py_str(target.server.as_deref());
+            let fanout = py_bool(target.fanout);
+            let key = [
+                call_type,
+                &exchange,
+                &topic_label,
+                &namespace,
+                &version,
+                &server,
+                fanout,
+                request.method,
             ];
-            OperationMetrics {
-                oslo: Some((Family::Client, oslo)),
-                duration: self::metrics::CLIENT_OPERATION_DURATION,
-                count: self::metrics::CLIENT_SENT_MESSAGES,
-                semconv: self.semconv(call_type, topic),
-            }
+            self.instruments.get(&key, || {
+                let oslo = vec![
+                    Label::new("call_type", call_type),
+                    Label::new("exchange", exchange.clone()),
+                    Label::new("topic", topic_label.clone()),
+                    Label::new("namespace", namespace.clone()),
+                    Label::new("version", version.clone()),
+                    Label::new("server", server.clone()),
+                    Label::new("fanout", fanout),
+                    Label::new("process", self.process.clone()),
+                    Label::new("method", request.method.to_owned()),
+                    // Python's measure_metrics never passes the timeout.
+                    Label::new("timeout", "None"),
+                ];
+                Instruments::new(
+                    Some((Family::Client, oslo)),
+                    Some((
+                        self::metrics::CLIENT_OPERATION_DURATION,
+                        self::metrics::CLIENT_SENT_MESSAGES,
+                        self.semconv(call_type, topic),
+                    )),
+                )
+            })
         });
         Operation::started(cx, metrics)
     }
@@ -368,12 +358,9 @@ impl Observer {
             trace::inject(&cx, context);
             cx
         });
-        let metrics = self.metrics.then(|| OperationMetrics {
-            oslo: None,
-            duration: self::metrics::CLIENT_OPERATION_DURATION,
-            count: self::metrics::CLIENT_SENT_MESSAGES,
-            semconv: self.semconv("notify", destination),
-        });
+        let metrics = self
+            .metrics
+            .then(|| self.semconv_only("notify", destination));
         Operation::started(cx, metrics)
     }
 
@@ -404,24 +391,16 @@ impl Observer {
                 &trace::extract(context),
             )
         });
-        let metrics = self.metrics.then(|| OperationMetrics {
-            oslo: None,
-            duration: self::metrics::PROCESS_DURATION,
-            count: self::metrics::CLIENT_CONSUMED_MESSAGES,
-            semconv: self.semconv("process", topic),
-        });
+        let metrics = self.metrics.then(|| self.semconv_only("process", topic));
         Operation::started(cx, metrics)
     }
 
     /// A notification a listener received from `destination`
     /// (`<topic>.<priority>`), about to be dispatched.
     pub(crate) fn start_process_notification(&self, destination: &str) -> Operation {
-        let metrics = self.metrics.then(|| OperationMetrics {
-            oslo: None,
-            duration: self::metrics::PROCESS_DURATION,
-            count: self::metrics::CLIENT_CONSUMED_MESSAGES,
-            semconv: self.semconv("process", destination),
-        });
+        let metrics = self
+            .metrics
+            .then(|| self.semconv_only("process", destination));
         Operation::started(None, metrics)
     }
 
@@ -438,25 +417,56 @@ impl Observer {
             return None;
         }
         let target = request.target;
-        let oslo = vec![
-            Label::new("exchange", py_str(target.exchange.as_deref())),
-            Label::new("topic", py_str(target.topic.as_deref())),
-            Label::new("server", py_str(target.server.as_deref())),
-            Label::new("endpoint", endpoint.to_owned()),
-            Label::new("namespace", py_str(request.namespace)),
-            Label::new("version", py_str(request.version)),
-            Label::new("method", request.method.to_owned()),
-            Label::new("process", self.process.clone()),
+        let (exchange, topic) = (
+            py_str(target.exchange.as_deref()),
+            py_str(target.topic.as_deref()),
+        );
+        let server = py_str(target.server.as_deref());
+        let (namespace, version) = (py_str(request.namespace), py_str(request.version));
+        let key = [
+            "server",
+            &exchange,
+            &topic,
+            &server,
+            endpoint,
+            &namespace,
+            &version,
+            request.method,
         ];
-        Some(Operation::started(
-            None,
-            Some(OperationMetrics {
-                oslo: Some((Family::Server, oslo)),
-                duration: "",
-                count: "",
-                semconv: Vec::new(),
-            }),
-        ))
+        let instruments = self.instruments.get(&key, || {
+            let oslo = vec![
+                Label::new("exchange", exchange.clone()),
+                Label::new("topic", topic.clone()),
+                Label::new("server", server.clone()),
+                Label::new("endpoint", endpoint.to_owned()),
+                Label::new("namespace", namespace.clone()),
+                Label::new("version", version.clone()),
+                Label::new("method", request.method.to_owned()),
+                Label::new("process", self.process.clone()),
+            ];
+            Instruments::new(Some((Family::Server, oslo)), None)
+        });
+        Some(Operation::started(None, Some(instruments)))
+    }
+
+    /// The semantic conventions' instruments of `operation` on `destination`.
+    fn semconv_only(&self, operation: &'static str, destination: &str) -> Arc<Instruments> {
+        self.instruments.get(&[operation, destination], || {
+            let (duration, count) = match operation {
+                "process" => (
+                    self::metrics::PROCESS_DURATION,
+                    self::metrics::CLIENT_CONSUMED_MESSAGES,
+                ),
+                _ => (
+                    self::metrics::CLIENT_OPERATION_DURATION,
+                    self::metrics::CLIENT_SENT_MESSAGES,
+                ),
+            };
+            Instruments::new(
+                None,
+                Some((duration, count, self.semconv(operation, destination))),
+            )
+        })
     }
 }
 
@@ -476,13 +486,9 @@ fn request_id(context: &Context, attributes: &mut Vec<KeyValue>) {
 }
 
 impl Operation {
-    fn started(cx: Option<OtelContext>, metrics: Option<OperationMetrics>) -> Self {
-        if let Some(OperationMetrics {
-            oslo: Some((family, labels)),
-            ..
-        }) = &metrics
-        {
-            ::metrics::counter!(family.names()[0], labels.clone()).increment(1);
+    fn started(cx: Option<OtelContext>, metrics: Option<Arc<Instruments>>) -> Self {
+        if let Some(m) = &metrics {
+            m.started();
         }
         Self {
             cx,
@@ -500,30 +506,9 @@ impl Operation {
     /// Records the outcome: `error` is the failure's type (`error.type`,
     /// the `exception` label) and message.
     pub(crate) fn finish(self, error: Option<(String, String)>) {
-        let seconds = self.started.elapsed().as_secs_f64();
-        if let Some(m) = self.metrics {
-            if let Some((family, labels)) = m.oslo {
-                let [_, end, exception, processing] = family.names();
-                match &error {
-                    None => {
-                        ::metrics::histogram!(processing, labels.clone()).record(seconds);
-                        ::metrics::counter!(end, labels).increment(1);
-                    }
-                    Some((kind, _)) => {
-                        let labels =
-                            self::metrics::with(&labels, Some(("exception", kind.clone())));
-                        ::metrics::counter!(exception, labels).increment(1);
-                    }
-                }
-            }
-            if !m.duration.is_empty() {
-                let labels = self::metrics::with(
-                    &m.semconv,
-                    error.as_ref().map(|(kind, _)| ("error.type", kind.clone())),
-                );
-                ::metrics::histogram!(m.duration, labels.clone()).record(seconds);
-                ::metrics::counter!(m.count, labels).increment(1);
-            }
+        if let Some(m) = &self.metrics {
+            let seconds = self.started.elapsed().as_secs_f64();
+            m.finished(seconds, error.as_ref().map(|(kind, _)| kind.as_str()));
         }
         if let Some(cx) = &self.cx {
             trace::end(cx, error);
