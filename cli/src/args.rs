@@ -139,7 +139,7 @@ else rabbit://guest:guest@localhost:5672/]"
     /// Exit 3 when no queue takes the request (call, cast, ping) instead of dropping it; not for --fanout
     #[arg(long, global = true)]
     pub at_least_once: bool,
-    /// Trace the request (call, cast, notify) with OpenTelemetry: its spans go over OTLP/HTTP to [oslo_messaging_tracing] otel_exporter_otlp_endpoint (http://localhost:4318), and "trace_id=<32 hex digits>" is printed on stderr
+    /// Trace with OpenTelemetry, as [oslo_messaging_tracing] tracing_enabled does: spans go over OTLP/HTTP to otel_exporter_otlp_endpoint (http://localhost:4318); call, cast and notify also print "trace_id=<32 hex digits>" on stderr
     #[arg(long, global = true)]
     pub trace: bool,
 }

@@ -211,6 +211,7 @@ pub async fn execute(
         } => commands::health::check_file(&path, max_age, out),
         Command::Bench(command) => commands::bench::run(global, command, out, err, shutdown).await,
     };
+    telemetry::flush_traces().await;
     match result {
         Ok(()) => Status::Ok,
         Err(e) => {

@@ -1,10 +1,12 @@
 //! What the CLI, as an application, installs for the library's telemetry
-//! to reach: an OTLP span exporter for `--trace` and a Prometheus
-//! `/metrics` endpoint for `serve --metrics-listen`.
+//! to reach: an OTLP span exporter when `[oslo_messaging_tracing]
+//! tracing_enabled` or `--trace` asks for traces, and a Prometheus
+//! recorder for `serve --metrics-listen` and `bench --metrics`.
 
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry::context::FutureExt as _;
@@ -14,71 +16,13 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use oslo_messaging_core::config::Config;
-use oslo_messaging_core::telemetry::{metrics as names, Telemetry, TracingGroup};
+use oslo_messaging_core::telemetry::{metrics as names, TracingGroup};
 use oslo_messaging_core::Transport;
 
 use crate::exit::CliError;
 
-/// A request traced with `--trace`: the root span the library's spans are
-/// children of, and the provider that exports them.
-pub(crate) struct Trace {
-    provider: SdkTracerProvider,
-    cx: OtelContext,
-}
-
-impl Trace {
-    /// With `--trace`: `transport` tracing into an OTLP/HTTP exporter to
-    /// `[oslo_messaging_tracing] otel_exporter_otlp_endpoint` (service
-    /// `tracing_service_name`), under a root span named `oslo-messaging
-    /// <command>` whose trace id is printed on stderr. Without: `transport`.
-    ///
-    /// # Errors
-    /// As [`otlp_provider`].
-    pub(crate) fn start(
-        trace: bool,
-        config: &Config,
-        transport: Transport,
-        command: &str,
-    ) -> Result<(Transport, Option<Trace>), CliError> {
-        if !trace {
-            return Ok((transport, None));
-        }
-        let provider = otlp_provider(config)?;
-        let root = provider
-            .tracer("oslo-messaging-cli")
-            .span_builder(format!("oslo-messaging {command}"))
-            .with_kind(SpanKind::Client)
-            .start(&provider.tracer("oslo-messaging-cli"));
-        let cx = OtelContext::current_with_span(root);
-        eprintln!("trace_id={}", cx.span().span_context().trace_id());
-        let telemetry = transport
-            .telemetry()
-            .clone()
-            .with_tracer_provider(&provider);
-        Ok((
-            transport.with_telemetry(telemetry),
-            Some(Trace { provider, cx }),
-        ))
-    }
-
-    /// Runs `work` with the root span current, when tracing.
-    pub(crate) async fn run<T>(trace: Option<&Trace>, work: impl Future<Output = T>) -> T {
-        match trace {
-            Some(t) => work.with_context(t.cx.clone()).await,
-            None => work.await,
-        }
-    }
-
-    /// Ends the root span and sends what is left to the exporter (it logs
-    /// an exporter that cannot be reached; the command's outcome stands).
-    pub(crate) async fn finish(trace: Option<Trace>) {
-        let Some(Trace { provider, cx }) = trace else {
-            return;
-        };
-        cx.span().end();
-        shutdown(provider).await;
-    }
-}
+/// The tracer provider of this process, once traces are asked for.
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 /// A tracer provider exporting over OTLP/HTTP (protobuf) to
 /// `[oslo_messaging_tracing] otel_exporter_otlp_endpoint` + `/v1/traces`,
@@ -87,11 +31,10 @@ impl Trace {
 /// # Errors
 /// A bad `[oslo_messaging_tracing]` option; `otlp_protocol = grpc`, which
 /// this tool does not carry (it speaks `http/protobuf`).
-fn otlp_provider(config: &Config) -> Result<SdkTracerProvider, CliError> {
-    let options: TracingGroup = config.group()?;
+fn otlp_provider(options: TracingGroup) -> Result<SdkTracerProvider, CliError> {
     if options.otlp_protocol != "http/protobuf" {
         return Err(CliError::Usage(format!(
-            "--trace exports with otlp_protocol http/protobuf; [oslo_messaging_tracing] otlp_protocol is {:?}",
+            "traces are exported with otlp_protocol http/protobuf; [oslo_messaging_tracing] otlp_protocol is {:?}",
             options.otlp_protocol
         )));
     }
@@ -103,7 +46,7 @@ fn otlp_provider(config: &Config) -> Result<SdkTracerProvider, CliError> {
         .with_http()
         .with_endpoint(endpoint)
         .build()
-        .map_err(|e| CliError::Usage(format!("--trace: cannot build the OTLP exporter: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("cannot build the OTLP exporter: {e}")))?;
     Ok(SdkTracerProvider::builder()
         .with_resource(
             Resource::builder()
@@ -114,101 +57,160 @@ fn otlp_provider(config: &Config) -> Result<SdkTracerProvider, CliError> {
         .build())
 }
 
-/// Shuts `provider` down (exporting what is left) off the runtime.
-async fn shutdown(provider: SdkTracerProvider) {
-    let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+/// `transport` tracing when `--trace` (`trace`) or `[oslo_messaging_tracing]
+/// tracing_enabled` asks for it: the OTLP provider is built once and
+/// installed as the global tracer provider, which the transport traces
+/// with. Python does the same (`oslo_messaging/_tracing/client.py`,
+/// `_get_tracer`).
+///
+/// # Errors
+/// As [`otlp_provider`].
+pub(crate) fn traced(
+    trace: bool,
+    config: &Config,
+    transport: Transport,
+) -> Result<Transport, CliError> {
+    let options: TracingGroup = config.group()?;
+    if !trace && !options.tracing_enabled {
+        return Ok(transport);
+    }
+    if PROVIDER.get().is_none() {
+        let provider = otlp_provider(options)?;
+        if PROVIDER.set(provider.clone()).is_ok() {
+            opentelemetry::global::set_tracer_provider(provider);
+        }
+    }
+    let telemetry = transport.telemetry().clone().with_global_tracer();
+    Ok(transport.with_telemetry(telemetry))
+}
+
+/// Sends the spans not exported yet (the command is ending); logs an
+/// exporter that cannot be reached, the command's outcome stands.
+pub(crate) async fn flush_traces() {
+    let Some(provider) = PROVIDER.get().cloned() else {
+        return;
+    };
+    let flushed = tokio::task::spawn_blocking(move || provider.force_flush()).await;
     if let Ok(Err(e)) = flushed {
-        tracing::warn!("--trace: could not export the spans: {e}");
+        tracing::warn!("could not export the spans: {e}");
     }
 }
 
-/// What a benchmark records while it runs: with `--metrics`, metrics into
-/// a Prometheus recorder printed at the end; with `--trace`, every message
-/// traced (each its own trace) into the OTLP exporter.
-pub(crate) struct BenchTelemetry {
-    prometheus: Option<PrometheusHandle>,
-    provider: Option<SdkTracerProvider>,
+/// The root span of a traced `call`, `cast` or `notify`: the library's
+/// spans are its children, and its trace id is printed on stderr.
+pub(crate) struct Trace {
+    cx: OtelContext,
 }
 
-impl BenchTelemetry {
-    /// `transport` recording what `metrics` and `trace` ask for.
+impl Trace {
+    /// With `--trace`: a root span named `oslo-messaging <command>`, its
+    /// trace id printed on stderr as `trace_id=<32 hex digits>`. Call after
+    /// [`traced`].
+    pub(crate) fn start(trace: bool, command: &str) -> Option<Trace> {
+        let provider = PROVIDER.get().filter(|_| trace)?;
+        let tracer = provider.tracer("oslo-messaging-cli");
+        let root = tracer
+            .span_builder(format!("oslo-messaging {command}"))
+            .with_kind(SpanKind::Client)
+            .start(&tracer);
+        let cx = OtelContext::current_with_span(root);
+        eprintln!("trace_id={}", cx.span().span_context().trace_id());
+        Some(Trace { cx })
+    }
+
+    /// Runs `work` with the root span current, when tracing.
+    pub(crate) async fn run<T>(trace: Option<&Trace>, work: impl Future<Output = T>) -> T {
+        match trace {
+            Some(t) => work.with_context(t.cx.clone()).await,
+            None => work.await,
+        }
+    }
+
+    /// Ends the root span.
+    pub(crate) fn finish(trace: Option<Trace>) {
+        if let Some(t) = trace {
+            t.cx.span().end();
+        }
+    }
+}
+
+/// A Prometheus recorder installed as the process's recorder, with
+/// oslo.metrics' buckets for the histograms.
+///
+/// # Errors
+/// Another recorder is installed.
+fn install_recorder(builder: PrometheusBuilder) -> Result<(), CliError> {
+    builder
+        .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
+        .and_then(|b| b.install())
+        .map_err(|e| CliError::Usage(format!("cannot install the metrics exporter: {e}")))?;
+    names::describe();
+    Ok(())
+}
+
+/// `serve --metrics-listen ADDR`: installs the Prometheus exporter, whose
+/// HTTP listener on `addr` (bound before this returns) serves `/metrics`,
+/// and returns `transport` recording metrics.
+///
+/// # Errors
+/// `addr` cannot be bound; another recorder is installed.
+pub(crate) fn serve_metrics(addr: SocketAddr, transport: Transport) -> Result<Transport, CliError> {
+    install_recorder(PrometheusBuilder::new().with_http_listener(addr))
+        .map_err(|e| CliError::Usage(format!("--metrics-listen {addr}: {e}")))?;
+    let telemetry = transport.telemetry().clone().with_metrics(true);
+    Ok(transport.with_telemetry(telemetry))
+}
+
+/// `bench --metrics`: metrics recorded into a Prometheus recorder while
+/// the benchmark runs, printed at the end.
+pub(crate) struct BenchMetrics {
+    handle: Option<PrometheusHandle>,
+}
+
+impl BenchMetrics {
+    /// With `metrics`, `transport` recording into a new recorder.
     ///
     /// # Errors
-    /// As [`otlp_provider`]; another recorder already installed.
+    /// Another recorder is installed.
     pub(crate) fn start(
         metrics: bool,
-        trace: bool,
-        config: &Config,
         transport: Transport,
-    ) -> Result<(Transport, BenchTelemetry), CliError> {
-        let mut telemetry = transport.telemetry().clone();
-        let prometheus = match metrics {
-            false => None,
-            true => {
-                let recorder = PrometheusBuilder::new()
-                    .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
-                    .map_err(|e| CliError::Usage(format!("--metrics: {e}")))?
-                    .build_recorder();
-                let handle = recorder.handle();
-                ::metrics::set_global_recorder(recorder)
-                    .map_err(|e| CliError::Usage(format!("--metrics: {e}")))?;
-                names::describe();
-                telemetry = telemetry.with_metrics(true);
-                Some(handle)
-            }
-        };
-        let provider = match trace {
-            false => None,
-            true => {
-                let provider = otlp_provider(config)?;
-                telemetry = telemetry.with_tracer_provider(&provider);
-                Some(provider)
-            }
-        };
+    ) -> Result<(Transport, BenchMetrics), CliError> {
+        if !metrics {
+            return Ok((transport, BenchMetrics { handle: None }));
+        }
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
+            .map_err(|e| CliError::Usage(format!("--metrics: {e}")))?
+            .build_recorder();
+        let handle = recorder.handle();
+        ::metrics::set_global_recorder(recorder)
+            .map_err(|e| CliError::Usage(format!("--metrics: {e}")))?;
+        names::describe();
+        let telemetry = transport.telemetry().clone().with_metrics(true);
         Ok((
             transport.with_telemetry(telemetry),
-            BenchTelemetry {
-                prometheus,
-                provider,
+            BenchMetrics {
+                handle: Some(handle),
             },
         ))
     }
 
     /// Writes the recorded metrics (Prometheus text, without the `# HELP`
-    /// and `# TYPE` lines) on `err`, and flushes the spans.
+    /// and `# TYPE` lines and the histograms' buckets) on `err`.
     ///
     /// # Errors
     /// Writing to `err`.
-    pub(crate) async fn finish(self, err: &mut (dyn Write + Send)) -> std::io::Result<()> {
-        if let Some(handle) = &self.prometheus {
-            writeln!(err, "metrics:")?;
-            for line in handle.render().lines() {
-                if !line.is_empty() && !line.starts_with('#') && !line.contains("_bucket{") {
-                    writeln!(err, "  {line}")?;
-                }
+    pub(crate) fn finish(self, err: &mut (dyn Write + Send)) -> std::io::Result<()> {
+        let Some(handle) = &self.handle else {
+            return Ok(());
+        };
+        writeln!(err, "metrics:")?;
+        for line in handle.render().lines() {
+            if !line.is_empty() && !line.starts_with('#') && !line.contains("_bucket{") {
+                writeln!(err, "  {line}")?;
             }
-            err.flush()?;
         }
-        if let Some(provider) = self.provider {
-            shutdown(provider).await;
-        }
-        Ok(())
+        err.flush()
     }
-}
-
-/// `serve --metrics-listen ADDR`: installs the Prometheus exporter, whose
-/// HTTP listener on `addr` serves `/metrics`, and returns `transport`
-/// recording metrics. The histograms have oslo.metrics' buckets.
-///
-/// # Errors
-/// The exporter cannot be installed (`addr` in use, another recorder).
-pub(crate) fn serve_metrics(addr: SocketAddr, transport: Transport) -> Result<Transport, CliError> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
-        .and_then(|b| b.install())
-        .map_err(|e| CliError::Usage(format!("--metrics-listen {addr}: {e}")))?;
-    names::describe();
-    let telemetry: Telemetry = transport.telemetry().clone().with_metrics(true);
-    Ok(transport.with_telemetry(telemetry))
 }

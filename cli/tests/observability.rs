@@ -7,7 +7,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
-use std::time::Instant;
 
 mod support;
 use support::binary::{cli, cli_on, text, unique, Running, GUARD};
@@ -21,20 +20,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET http://127.0.0.1:<port>/metrics`, once the exporter listens (it
-/// binds in the background after `serve` says it is ready).
+/// `GET http://127.0.0.1:<port>/metrics` (the exporter binds its port
+/// before `serve` says it is ready).
 fn scrape(port: u16) -> String {
-    let deadline = Instant::now() + GUARD;
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
-                std::thread::yield_now();
-            }
-            Err(e) => panic!("the metrics endpoint never listened: {e}"),
-        }
-    };
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint listens");
     stream
         .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
         .expect("request");
@@ -195,12 +184,14 @@ fn otlp_receiver() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            let _ = reader
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: application/x-protobuf\r\n\r\n");
+            // Handed over before the answer: once the exporter has its
+            // answer, the test finds the request here.
             if tx.send((path, body)).is_err() {
                 return;
             }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: application/x-protobuf\r\n\r\n");
         }
     });
     (port, rx)
@@ -320,5 +311,47 @@ fn trace_refuses_the_grpc_protocol_it_does_not_carry() {
     assert!(
         text(&out.stderr).contains("otlp_protocol is \"grpc\""),
         "{out:?}"
+    );
+}
+
+#[test]
+fn serve_with_tracing_enabled_exports_the_requests_it_processes() {
+    let (port, exported) = otlp_receiver();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("tracing.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[oslo_messaging_tracing]\ntracing_enabled = true\notel_exporter_otlp_endpoint = http://127.0.0.1:{port}\n"
+        ),
+    )
+    .expect("config");
+    let conf = conf.to_str().expect("utf-8");
+    let topic = unique("traced-serve");
+    let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
+    let mut served = Running::start(
+        &[
+            "--config-file",
+            conf,
+            "serve",
+            "--topic",
+            &topic,
+            "--server",
+            "s1",
+        ],
+        "serving ",
+    );
+    let add = cli(&["--topic", &topic, "call", "add", r#"{"a": 1, "b": 1}"#]);
+    assert_eq!(text(&add.stdout), "2\n", "{add:?}");
+    // Stopping flushes what the batch exporter still holds.
+    assert_eq!(served.terminate().code(), Some(0));
+    let bodies: Vec<Vec<u8>> = exported.try_iter().map(|(_, body)| body).collect();
+    let wanted = format!("process {topic}");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.windows(wanted.len()).any(|w| w == wanted.as_bytes())),
+        "no {wanted:?} span among {} exports",
+        bodies.len()
     );
 }

@@ -37,7 +37,7 @@ fn tap_prints_calls_casts_and_fanouts_the_server_still_answers() {
     let topic = unique("tap-rpc");
     let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
     let mut served = Running::start(&["serve", "--topic", &topic, "--server", "s1"], "serving ");
-    let mut tap = Running::start(&["--topic", &topic, "tap", "--count", "3"], "tapping ");
+    let mut tap = Running::start(&["--topic", &topic, "tap", "--count", "4"], "tapping ");
 
     let call = cli(&[
         "--topic",
@@ -109,6 +109,23 @@ fn tap_prints_calls_casts_and_fanouts_the_server_still_answers() {
     assert_eq!(
         (&event["type"], &event["exchange"]),
         (&json!("fanout"), &json!(format!("{topic}_fanout"))),
+        "{event}"
+    );
+    // A server whose name has dots, as host names do.
+    let dotted = cli(&[
+        "--topic",
+        &topic,
+        "--server",
+        "host1.example.com",
+        "cast",
+        "echo",
+        "{}",
+    ]);
+    assert_eq!(dotted.status.code(), Some(0), "{dotted:?}");
+    let event = next_event(&tap);
+    assert_eq!(
+        event["routing_key"],
+        json!(format!("{topic}.host1.example.com")),
         "{event}"
     );
     assert_eq!(tap.wait().code(), Some(0), "tap exits after --count");

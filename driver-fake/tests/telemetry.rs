@@ -120,7 +120,8 @@ async fn rpc_metrics_count_calls_errors_and_timeouts() {
     assert_eq!(
         value(
             names::RPC_CLIENT_EXCEPTION_TOTAL,
-            &[fail.as_slice(), &[("exception", "ValueError")]].concat()
+            // What Python's client raises: the remote class rebuilt.
+            &[fail.as_slice(), &[("exception", "ValueError_Remote")]].concat()
         ),
         1.0
     );
@@ -128,10 +129,26 @@ async fn rpc_metrics_count_calls_errors_and_timeouts() {
         ("topic", topic),
         ("call_type", "cast"),
         ("method", "add"),
-        ("fanout", "False"),
+        ("fanout", "None"),
     ];
     assert_eq!(value(names::RPC_CLIENT_INVOCATION_START_TOTAL, &cast), 2.0);
     assert_eq!(value(names::RPC_CLIENT_INVOCATION_END_TOTAL, &cast), 2.0);
+    // A call its caller gives up on (a timeout of the caller's own).
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(20),
+        nobody
+            .clone()
+            .with_timeout(Duration::from_secs(60))
+            .call(&ctx, "sub", json!({})),
+    )
+    .await;
+    assert!(gave_up.is_err(), "still waiting when dropped");
+    let cancelled = [
+        ("topic", topic),
+        ("method", "sub"),
+        ("exception", "Cancelled"),
+    ];
+    assert_eq!(value(names::RPC_CLIENT_EXCEPTION_TOTAL, &cancelled), 1.0);
     let timed_out = [
         ("topic", topic),
         ("server", "nobody"),

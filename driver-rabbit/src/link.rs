@@ -489,25 +489,42 @@ fn jitter() -> Duration {
 
 /// Records the connection's state and reconnects as metrics
 /// (`oslo_messaging_connections`, `..._reconnects_total`) as they change;
-/// ends with the link, taking the connection out of the gauge.
+/// ends with the link, taking the connection out of the gauge (also when
+/// the driver's runtime drops the task).
 async fn record_metrics(purpose: &'static str, mut state: watch::Receiver<State>) {
+    use oslo_messaging_core::health::ConnectionState;
     use oslo_messaging_core::telemetry::metrics;
-    let (mut phase, mut reconnects) = (None, 0);
+
+    /// The state last counted in the gauge, taken out of it on drop.
+    struct Counted {
+        purpose: &'static str,
+        phase: Option<ConnectionState>,
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            metrics::connection_state_changed("rabbitmq", self.purpose, self.phase, None);
+        }
+    }
+
+    let mut counted = Counted {
+        purpose,
+        phase: None,
+    };
+    let mut reconnects = 0;
     loop {
         let (now, total) = {
             let s = state.borrow_and_update();
             (s.phase, s.reconnects)
         };
-        if phase != Some(now) {
-            metrics::connection_state_changed("rabbitmq", purpose, phase, Some(now));
-            phase = Some(now);
+        if counted.phase != Some(now) {
+            metrics::connection_state_changed("rabbitmq", purpose, counted.phase, Some(now));
+            counted.phase = Some(now);
         }
         for _ in reconnects..total {
             metrics::reconnected("rabbitmq", purpose);
         }
         reconnects = total;
         if state.changed().await.is_err() {
-            metrics::connection_state_changed("rabbitmq", purpose, phase, None);
             return;
         }
     }

@@ -7,9 +7,10 @@
 //! gives the tap a copy of each message and the servers and listeners
 //! still get theirs:
 //!
-//! - RPC of a topic ([`Tapped::Rpc`]): the control exchange with the
-//!   topic and `<topic>.*` (or `<topic>.<server>` for one server), and the
-//!   fanout exchange `<topic>_fanout` when it exists;
+//! - RPC of a topic ([`Tapped::Rpc`]): the control exchange with
+//!   `<topic>.#` (the topic and each of its servers, whose names may hold
+//!   dots; or `<topic>.<server>` for one server), and the fanout exchange
+//!   `<topic>_fanout` when it exists;
 //! - notifications ([`Tapped::Notifications`]): the control exchange with
 //!   `<topic>.*` (every priority).
 //!
@@ -18,22 +19,32 @@
 //! binding. With `replies`, the tap also binds to RabbitMQ's firehose,
 //! `amq.rabbitmq.trace` with `publish.` (what is published to the default
 //! exchange), which carries them while the operator has turned tracing on
-//! for the virtual host (`rabbitmqctl trace_on -p <vhost>`); each reply is
-//! then matched to the call the tap saw, with the time it took.
+//! for the virtual host (`rabbitmqctl trace_on -p <vhost>`); each reply to
+//! a call the tap saw is then printed with the call's method and the time
+//! it took (the firehose carries every reply of the virtual host: the
+//! others are not the tap's business and are skipped).
 //!
 //! Every [`TapEvent`] is one JSON object; secrets are masked in it as
-//! oslo.utils' `mask_dict_password` masks them (see [`mask_secrets`]).
+//! oslo.utils' `mask_dict_password` masks them
+//! ([`oslo_messaging_core::redact::mask_secrets`]).
+//!
+//! The tap's queue holds at most [`MAX_LENGTH`] messages: when the tap
+//! falls behind, the broker drops the oldest copies (`x-overflow:
+//! drop-head`, which never refuses the services' own publishes), and the
+//! tap says so when it starts.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Connection;
 use oslo_messaging_core::config::{Config, DefaultGroup};
-use oslo_messaging_core::{Result, TransportUrl};
+use oslo_messaging_core::{redact, Result, TransportUrl};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
@@ -49,6 +60,13 @@ pub const FIREHOSE: &str = "amq.rabbitmq.trace";
 
 /// How many calls the tap remembers while it waits for their replies.
 const PENDING_CALLS: usize = 10_000;
+
+/// The most messages the tap's queue holds (`x-max-length`).
+pub const MAX_LENGTH: i64 = 10_000;
+
+/// Messages the broker sends the tap before it acknowledges them, and
+/// decoded ones waiting to be printed.
+const PREFETCH: u16 = 256;
 
 /// What to tap.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +93,8 @@ pub enum Tapped {
 /// - a notification: `{"direction": "notification", "exchange",
 ///   "routing_key", "event_type", "priority", "publisher_id", "payload",
 ///   "context", "message_id", "timestamp", "size"}`;
-/// - a reply: `{"direction": "reply", "msg_id", "reply_queue", "method"
-///   (of the call, when the tap saw it), "elapsed_ms" (since the tap saw
+/// - a reply to a call the tap saw: `{"direction": "reply", "msg_id",
+///   "reply_queue", "method" (the call's), "elapsed_ms" (since the tap saw
 ///   the call), "result" | "failure": {"class", "module", "message"} |
 ///   "keepalive": true, "size"}`;
 /// - a message the tap could not decode: `{"direction": "malformed",
@@ -88,7 +106,7 @@ pub type TapEvent = Map<String, Value>;
 
 /// A running tap; see the module documentation.
 pub struct Tap {
-    deliveries: mpsc::UnboundedReceiver<lapin::Result<lapin::message::Delivery>>,
+    deliveries: mpsc::Receiver<lapin::Result<lapin::message::Delivery>>,
     calls: HashMap<String, (Instant, String)>,
     order: VecDeque<String>,
     notes: Vec<String>,
@@ -133,13 +151,15 @@ impl Tap {
                     auto_delete: true,
                     ..QueueDeclareOptions::default()
                 },
-                FieldTable::default(),
+                queue_arguments(),
             )
             .await
             .map_err(|e| error("declare the tap's queue", &e))?
             .name()
             .to_string();
-        let mut notes = Vec::new();
+        let mut notes = vec![format!(
+            "the tap's queue holds at most {MAX_LENGTH} messages: when the tap falls behind, the oldest are dropped"
+        )];
         for (exchange, key, optional) in bindings(&exchange, tapped, replies) {
             // A binding the broker refuses closes its channel: each has its own.
             let bind = connection
@@ -180,12 +200,15 @@ impl Tap {
                 url.virtual_host.as_deref().unwrap_or("/")
             ));
         }
+        channel
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await
+            .map_err(|e| error("set the tap's prefetch", &e))?;
         let mut consumer = channel
             .basic_consume(
                 ShortString::from(queue.as_str()),
                 ShortString::from(""),
                 BasicConsumeOptions {
-                    no_ack: true,
                     exclusive: true,
                     ..BasicConsumeOptions::default()
                 },
@@ -193,13 +216,20 @@ impl Tap {
             )
             .await
             .map_err(|e| error("consume the tap's queue", &e))?;
-        let (tx, deliveries) = mpsc::unbounded_channel();
+        // Bounded, and acknowledged once handed over: a tap that prints
+        // slowly holds at most PREFETCH messages here, the rest wait in
+        // its queue.
+        let (tx, deliveries) = mpsc::channel(usize::from(PREFETCH));
         io.handle().spawn(async move {
             let _channel = channel;
             while let Some(d) = consumer.next().await {
                 let failed = d.is_err();
-                if tx.send(d).is_err() || failed {
+                let acker = d.as_ref().ok().map(|d| d.acker.clone());
+                if tx.send(d).await.is_err() || failed {
                     return;
+                }
+                if let Some(acker) = acker {
+                    let _ = acker.ack(BasicAckOptions::default()).await;
                 }
             }
         });
@@ -253,7 +283,7 @@ impl Tap {
             return self.reply(d.properties.headers().as_ref(), &d.data, size);
         }
         let (exchange, key) = (d.exchange.as_str(), d.routing_key.as_str());
-        let mut u = match wire::unpack_delivery(d.properties.headers().as_ref(), &d.data) {
+        let mut u = match unpack(d.properties.headers().as_ref(), &d.data) {
             Ok(u) => u,
             Err(e) => return Some(malformed(exchange, key, &e.to_string(), size)),
         };
@@ -313,26 +343,27 @@ impl Tap {
             },
             _ => None,
         });
-        let u = wire::unpack_delivery(headers.as_ref(), data).ok()?;
+        let u = unpack(headers.as_ref(), data).ok()?;
         let msg_id = u.msg_id?;
+        // Every reply of the virtual host goes through the firehose: only
+        // those of calls the tap saw are its business.
+        let (seen, method) = self.calls.get(&msg_id)?.clone();
         let part = wire::reply(&u.body).ok()?;
+        let last = matches!(
+            part,
+            wire::ReplyPart::Failure(_)
+                | wire::ReplyPart::End
+                | wire::ReplyPart::Result { ending: true, .. }
+        );
         let mut event = Map::new();
         event.insert("direction".into(), json!("reply"));
         event.insert("msg_id".into(), json!(msg_id));
         event.insert("reply_queue".into(), json!(routed));
-        match self.calls.get(&msg_id) {
-            Some((seen, method)) => {
-                event.insert("method".into(), json!(method));
-                event.insert(
-                    "elapsed_ms".into(),
-                    json!((seen.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0),
-                );
-            }
-            None => {
-                event.insert("method".into(), Value::Null);
-                event.insert("elapsed_ms".into(), Value::Null);
-            }
-        }
+        event.insert("method".into(), json!(method));
+        event.insert(
+            "elapsed_ms".into(),
+            json!((seen.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0),
+        );
         match part {
             wire::ReplyPart::Result { value, .. } => {
                 event.insert("result".into(), value);
@@ -351,6 +382,9 @@ impl Tap {
             }
         }
         event.insert("size".into(), json!(size));
+        if last {
+            self.calls.remove(&msg_id);
+        }
         Some(masked(event))
     }
 
@@ -366,6 +400,24 @@ impl Tap {
         self.calls
             .insert(msg_id.to_owned(), (Instant::now(), method.to_owned()));
     }
+}
+
+/// A body as it was sent: decompressed and unpacked, without the trace
+/// headers the driver's listeners merge into the context.
+fn unpack(headers: Option<&FieldTable>, data: &[u8]) -> Result<wire::Unpacked> {
+    wire::unpack(&crate::compression::decompressed(headers, data)?)
+}
+
+/// The tap's queue's arguments: at most [`MAX_LENGTH`] messages, the
+/// oldest dropped first.
+fn queue_arguments() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongLongInt(MAX_LENGTH));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("drop-head".into()),
+    );
+    args
 }
 
 fn text(v: &AMQPValue) -> Option<String> {
@@ -401,8 +453,7 @@ fn bindings(exchange: &str, tapped: &[Tapped], replies: bool) -> Vec<(String, St
                 topic,
                 server: None,
             } => {
-                out.push((exchange.to_owned(), topic.clone(), false));
-                out.push((exchange.to_owned(), format!("{topic}.*"), false));
+                out.push((exchange.to_owned(), format!("{topic}.#"), false));
                 out.push((
                     oslo_messaging_core::address::fanout_exchange(topic),
                     String::new(),
@@ -420,76 +471,9 @@ fn bindings(exchange: &str, tapped: &[Tapped], replies: bool) -> Vec<(String, St
     out
 }
 
-/// oslo.utils' `_SANITIZE_KEYS` (`oslo_utils/strutils.py`): a key that
-/// contains one of them, in any case, holds a secret.
-const SANITIZE_KEYS: &[&str] = &[
-    "adminpass",
-    "admin_pass",
-    "password",
-    "admin_password",
-    "auth_token",
-    "new_pass",
-    "auth_password",
-    "secret_uuid",
-    "secret",
-    "sys_pswd",
-    "token",
-    "configdrive",
-    "chappassword",
-    "encrypted_key",
-    "private_key",
-    "fernetkey",
-    "sslkey",
-    "passphrase",
-    "cephclusterfsid",
-    "octaviaheartbeatkey",
-    "rabbitcookie",
-    "cephmanilaclientkey",
-    "pacemakerremoteauthkey",
-    "designaterndckey",
-    "cephadminkey",
-    "heatauthencryptionkey",
-    "cephclientkey",
-    "keystonecredential",
-    "barbicansimplecryptokek",
-    "cephrgwkey",
-    "swifthashsuffix",
-    "migrationsshkey",
-    "cephmdskey",
-    "cephmonkey",
-    "chapsecret",
-];
-
-/// Replaces with `"***"` the value of every key that names a secret
-/// (`auth_token`, `service_token`, `admin_password`, ...: one that
-/// contains a key of oslo.utils' `_SANITIZE_KEYS`, in any case), in
-/// objects at any depth (and in arrays, which Python's
-/// `mask_dict_password` leaves alone). An object under such a key is
-/// searched, not replaced, as Python does.
-pub fn mask_secrets(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if v.is_object() || v.is_array() {
-                    mask_secrets(v);
-                } else if is_secret(k) && !v.is_null() {
-                    *v = json!("***");
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(mask_secrets),
-        _ => {}
-    }
-}
-
-fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SANITIZE_KEYS.iter().any(|s| key.contains(s))
-}
-
 fn masked(event: TapEvent) -> TapEvent {
     let mut v = Value::Object(event);
-    mask_secrets(&mut v);
+    redact::mask_secrets(&mut v);
     match v {
         Value::Object(m) => m,
         _ => unreachable!("masking keeps an object an object"),
@@ -499,34 +483,6 @@ fn masked(event: TapEvent) -> TapEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_masked_at_any_depth_and_nothing_else() {
-        let mut v = json!({
-            "auth_token": "gAAAA-token",
-            "service_token": "svc",
-            "user": "alice",
-            "roles": ["admin"],
-            "nested": {"Admin_Password": "p", "name": "n", "items": [{"private_key": "k"}]},
-            "auth_token_info": {"token": {"expires_at": "x"}},
-            "none": null,
-            "password": null,
-        });
-        mask_secrets(&mut v);
-        assert_eq!(
-            v,
-            json!({
-                "auth_token": "***",
-                "service_token": "***",
-                "user": "alice",
-                "roles": ["admin"],
-                "nested": {"Admin_Password": "***", "name": "n", "items": [{"private_key": "***"}]},
-                "auth_token_info": {"token": {"expires_at": "x"}},
-                "none": null,
-                "password": null,
-            })
-        );
-    }
 
     #[test]
     fn a_topic_is_tapped_on_every_server_and_its_fanout_a_server_alone() {
@@ -541,8 +497,7 @@ mod tests {
         assert_eq!(
             all,
             vec![
-                ("nova".into(), "compute".into(), false),
-                ("nova".into(), "compute.*".into(), false),
+                ("nova".into(), "compute.#".into(), false),
                 ("compute_fanout".into(), "".into(), true),
             ]
         );

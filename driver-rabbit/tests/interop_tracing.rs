@@ -100,7 +100,8 @@ async fn rust_client_trace_continues_in_python_server() {
     assert_eq!(sum, json!(42));
     root.span().end();
 
-    // Python ends its span before it replies: the line is already there.
+    // Python sends the reply inside its span, which ends right after: the
+    // line comes, maybe just after the reply.
     let received = loop {
         let line: Value = peer.next_line(PATIENCE).await;
         if line["event"] == json!("span") && line["name"] == json!("add receive") {

@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub mod health;
 pub mod message;
 pub mod notify;
+pub mod redact;
 pub mod registry;
 pub mod rpc;
 pub mod serializer;

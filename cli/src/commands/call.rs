@@ -26,11 +26,11 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let (transport, trace) = Trace::start(global.trace, &config, transport, "call")?;
+    let trace = Trace::start(global.trace, "call");
     let client = rpc_client(&transport, global, "call", true)?;
     let context = global.context();
     let call = client.call(&context, method, Value::Object(args.unwrap_or_default()));
     let result = until_signal(&transport, shutdown, Trace::run(trace.as_ref(), call)).await;
-    Trace::finish(trace).await;
+    Trace::finish(trace);
     write_json_line(out, &result?)
 }

@@ -24,11 +24,11 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let (transport, trace) = Trace::start(global.trace, &config, transport, "cast")?;
+    let trace = Trace::start(global.trace, "cast");
     let client = rpc_client(&transport, global, "cast", true)?.with_fanout(fanout);
     let context = global.context();
     let cast = client.cast(&context, method, Value::Object(args.unwrap_or_default()));
     let outcome = until_signal(&transport, shutdown, Trace::run(trace.as_ref(), cast)).await;
-    Trace::finish(trace).await;
+    Trace::finish(trace);
     outcome
 }

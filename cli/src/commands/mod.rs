@@ -142,7 +142,8 @@ pub(crate) fn transport(
     traffic: Traffic,
 ) -> Result<Transport, CliError> {
     let url = url_for(global, config, traffic)?;
-    Ok(Transport::new(config, Some(&url))?)
+    let transport = Transport::new(config, Some(&url))?;
+    crate::telemetry::traced(global.trace, config, transport)
 }
 
 /// The value of a required option, or a usage error naming it.

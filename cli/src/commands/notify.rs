@@ -38,7 +38,7 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Notifications)?;
-    let (transport, trace) = Trace::start(global.trace, &config, transport, "notify")?;
+    let trace = Trace::start(global.trace, "notify");
     let mut builder = Notifier::builder(&transport)
         .publisher_id(args.publisher_id)
         .driver(args.driver)
@@ -50,6 +50,6 @@ pub async fn run(
     let context = global.context();
     let sent = notifier.notify_checked(&context, args.priority, args.event_type, args.payload);
     let outcome = until_signal(&transport, shutdown, Trace::run(trace.as_ref(), sent)).await;
-    Trace::finish(trace).await;
+    Trace::finish(trace);
     outcome
 }

@@ -26,7 +26,8 @@ pub const READY_PREFIX: &str = "serving ";
 /// `runtime=current-thread` or `runtime=multi-thread`.
 ///
 /// # Errors
-/// Bad input, connection failures.
+/// Bad input, connection failures; with `metrics_listen`, an address that
+/// cannot be bound.
 pub async fn run(
     global: &GlobalArgs,
     health: &HealthFileArgs,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::telemetry::{Observer, Operation};
+use crate::telemetry::{Failed, Observer, Operation};
 
 use super::endpoint::{CallbackResult, NotificationEndpoint, NotificationResult};
 use super::notification::{parse_message, Notification, ParseError};
@@ -20,6 +20,12 @@ pub(crate) struct NotifyDispatcher {
     /// What records consumed notifications, and the topic they are
     /// recorded under (the listener's, or `*` when it has several).
     observed: Option<(Arc<Observer>, String)>,
+}
+
+/// What telemetry records of a notification's processing: a requeue (asked
+/// for, or a callback that failed) as `error.type` `Requeue`.
+fn requeued(requeue: bool) -> Option<Failed> {
+    requeue.then(|| Failed::of_class("Requeue", "the notification was requeued"))
 }
 
 /// Log a failed callback; it counts as a requeue request.
@@ -107,7 +113,7 @@ impl NotifyDispatcher {
                 let op = self.consumed(n.priority);
                 let requeue = self.dispatch(n).await == NotificationResult::Requeue;
                 if let Some(op) = op {
-                    op.finish(None);
+                    op.finish(requeued(requeue));
                 }
                 requeue
             }
@@ -138,15 +144,15 @@ impl NotifyDispatcher {
         let mut handles = Vec::with_capacity(batch.len());
         let mut requeue = Vec::with_capacity(batch.len());
         let mut groups: BTreeMap<Priority, Vec<(usize, Notification)>> = BTreeMap::new();
+        // Each message's processing is the batch's: recorded once it is done.
+        let mut ops = Vec::new();
         for (i, incoming) in batch.into_iter().enumerate() {
             let (handle, parsed) = self.parse(incoming);
             handles.push(handle);
             match parsed {
                 Ok(n) => {
                     requeue.push(false);
-                    if let Some(op) = self.consumed(n.priority) {
-                        op.finish(None);
-                    }
+                    ops.push((i, self.consumed(n.priority)));
                     groups.entry(n.priority).or_default().push((i, n));
                 }
                 Err(r) => requeue.push(r),
@@ -171,6 +177,11 @@ impl NotifyDispatcher {
                     }
                     break;
                 }
+            }
+        }
+        for (i, op) in ops {
+            if let Some(op) = op {
+                op.finish(requeued(requeue[i]));
             }
         }
         for (handle, requeue) in handles.iter().zip(requeue) {

@@ -13,6 +13,7 @@ use crate::driver::Retry;
 use crate::error::Result;
 use crate::message::{Context, Priority};
 use crate::serializer::{NoOpSerializer, Serializer};
+use crate::telemetry::{Failed, Operation};
 use crate::transport::Transport;
 
 /// Context keys blanked before a context is sent (Python sends a redacted
@@ -180,11 +181,22 @@ impl Notifier {
         let mut context = self.serializer.serialize_context(safe);
         let message: Map<String, Value> =
             build_message(self.publisher_id.as_deref(), event_type, priority, payload);
-        let op = match (&self.observer, self.topics.first()) {
-            (Some(o), Some(topic)) if self.is_enabled() => {
-                Some(o.start_notify(&format!("{topic}.{priority}"), &mut context))
-            }
-            _ => None,
+        // One span (of the first topic: the context carries one
+        // traceparent), one count per topic.
+        let ops: Vec<Operation> = match &self.observer {
+            Some(o) if self.is_enabled() => self
+                .topics
+                .iter()
+                .enumerate()
+                .map(|(i, topic)| {
+                    let destination = format!("{topic}.{priority}");
+                    match i {
+                        0 => o.start_notify(&destination, &mut context),
+                        _ => o.start_notify_counted(&destination),
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
         };
         let mut first = None;
         for driver in self.drivers.iter() {
@@ -200,12 +212,8 @@ impl Notifier {
                 first.get_or_insert(e);
             }
         }
-        if let Some(op) = op {
-            op.finish(
-                first
-                    .as_ref()
-                    .map(|e| (crate::telemetry::error_type(e), e.to_string())),
-            );
+        for op in ops {
+            op.finish(first.as_ref().map(Failed::of_error));
         }
         Ok(first)
     }

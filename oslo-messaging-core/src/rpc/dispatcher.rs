@@ -164,7 +164,7 @@ impl Dispatcher {
             if let Some(invocation) = invocation {
                 invocation.finish(outcome.as_ref().err().map(|e| {
                     let f = e.failure();
-                    (f.class.clone(), f.message.clone())
+                    telemetry::Failed::of_class(&f.class, f.message.clone())
                 }));
             }
             return match outcome {

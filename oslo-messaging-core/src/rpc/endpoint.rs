@@ -153,6 +153,7 @@ impl Endpoint {
     /// Start an endpoint whose methods share `state`.
     pub fn builder<S: Send + Sync + 'static>(state: S) -> EndpointBuilder<S> {
         EndpointBuilder {
+            name: None,
             state: Arc::new(state),
             namespace: None,
             legacy_namespaces: Vec::new(),
@@ -162,9 +163,11 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint's name: the last segment of its state's type name
-    /// (`CalculatorService` for `Endpoint::builder(CalculatorService)`;
-    /// `Endpoint` for a state of `()`).
+    /// The endpoint's name: [`EndpointBuilder::name`], else the last
+    /// segment of its state's type name (`CalculatorService` for
+    /// `Endpoint::builder(CalculatorService)` and for
+    /// `Endpoint::builder(Arc::new(CalculatorService))`; `Endpoint` for a
+    /// state of `()`).
     /// It is the `endpoint` label of the `oslo_messaging_rpc_server_*`
     /// metrics, as Python's endpoint class name would be.
     pub fn name(&self) -> &'static str {
@@ -213,13 +216,26 @@ impl Endpoint {
     }
 }
 
-/// `a::b::Service<c::D>` as `Service`.
+/// `a::b::Service<c::D>` as `Service`; what `Arc`, `Box`, `Rc`, `Mutex`
+/// and `RwLock` hold, by its own name (`Arc<Mutex<Service>>` is
+/// `Service`); `()` as `Endpoint`.
 fn short_type_name<S>() -> &'static str {
-    let full = std::any::type_name::<S>();
-    let base = full.split('<').next().unwrap_or(full);
-    match base.rsplit("::").next().unwrap_or(base) {
-        "()" => "Endpoint",
-        name => name,
+    short_name(std::any::type_name::<S>())
+}
+
+fn short_name(mut full: &'static str) -> &'static str {
+    const WRAPPERS: [&str; 5] = ["Arc", "Box", "Rc", "Mutex", "RwLock"];
+    loop {
+        let (base, inner) = match full.split_once('<') {
+            Some((base, rest)) => (base, rest.strip_suffix('>')),
+            None => (full, None),
+        };
+        let name = base.rsplit("::").next().unwrap_or(base);
+        match inner {
+            Some(inner) if WRAPPERS.contains(&name) => full = inner,
+            _ if name == "()" => return "Endpoint",
+            _ => return name,
+        }
     }
 }
 
@@ -250,6 +266,7 @@ pub(crate) fn panic_error(method: &str, panic: &(dyn std::any::Any + Send)) -> E
 
 /// Builds an [`Endpoint`]; see the module docs.
 pub struct EndpointBuilder<S> {
+    name: Option<&'static str>,
     state: Arc<S>,
     namespace: Option<String>,
     legacy_namespaces: Vec<String>,
@@ -259,6 +276,13 @@ pub struct EndpointBuilder<S> {
 }
 
 impl<S: Send + Sync + 'static> EndpointBuilder<S> {
+    /// Names the endpoint (its `endpoint` metric label) instead of its
+    /// state's type name.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// The endpoint's namespace (default: none).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
@@ -377,7 +401,7 @@ impl<S: Send + Sync + 'static> EndpointBuilder<S> {
             version,
             methods: self.methods,
             expected_classes: self.expected_classes,
-            name: short_type_name::<S>(),
+            name: self.name.unwrap_or_else(short_type_name::<S>),
         })
     }
 }
@@ -434,4 +458,21 @@ fn to_reply_value<R: Serialize + 'static>(method: &str, result: R) -> MethodResu
             format!("result of {method}() cannot be serialized: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_named_by_what_their_state_is() {
+        assert_eq!(short_name("my::CalculatorService"), "CalculatorService");
+        assert_eq!(short_name("alloc::sync::Arc<my::Svc>"), "Svc");
+        assert_eq!(
+            short_name("alloc::sync::Arc<std::sync::Mutex<my::Svc<u8>>>"),
+            "Svc"
+        );
+        assert_eq!(short_name("()"), "Endpoint");
+        assert_eq!(short_type_name::<std::sync::Arc<String>>(), "String");
+    }
 }

@@ -243,7 +243,7 @@ async fn process_request(
                 result
                     .as_ref()
                     .err()
-                    .map(|f| (f.class.clone(), f.message.clone())),
+                    .map(|f| telemetry::Failed::of_class(&f.class, f.message.clone())),
             );
             result
         }

@@ -100,18 +100,18 @@ impl Instruments {
         }
     }
 
-    /// The operation ended after `seconds`, failed with `error` (its type)
-    /// or not.
-    pub(super) fn finished(&self, seconds: f64, error: Option<&str>) {
+    /// The operation ended after `seconds`, failed or not: `error` is its
+    /// `error.type` and its oslo.metrics `exception` label.
+    pub(super) fn finished(&self, seconds: f64, error: Option<(&str, &str)>) {
         if let Some(o) = &self.oslo {
             match error {
                 None => {
                     o.seconds.record(seconds);
                     o.end.increment(1);
                 }
-                Some(kind) => {
+                Some((_, exception)) => {
                     let mut labels = o.labels.clone();
-                    labels.push(Label::new("exception", kind.to_owned()));
+                    labels.push(Label::new("exception", exception.to_owned()));
                     metrics::counter!(o.family.names()[2], labels).increment(1);
                 }
             }
@@ -122,7 +122,7 @@ impl Instruments {
                     s.duration.record(seconds);
                     s.count.increment(1);
                 }
-                Some(kind) => {
+                Some((kind, _)) => {
                     let mut labels = s.labels.clone();
                     labels.push(Label::new("error.type", kind.to_owned()));
                     metrics::histogram!(s.duration_name, labels.clone()).record(seconds);

@@ -137,15 +137,6 @@ pub(crate) fn py_str(value: Option<&str>) -> String {
     value.unwrap_or("None").to_owned()
 }
 
-/// A boolean as Python writes it.
-pub(crate) fn py_bool(value: bool) -> &'static str {
-    if value {
-        "True"
-    } else {
-        "False"
-    }
-}
-
 /// A connection was re-established after it was lost.
 pub fn reconnected(system: &'static str, purpose: &str) {
     metrics::counter!(CONNECTION_RECONNECTS_TOTAL, "messaging.system" => system, "purpose" => purpose.to_owned()).increment(1);

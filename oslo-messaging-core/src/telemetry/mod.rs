@@ -78,12 +78,15 @@ impl std::fmt::Debug for Telemetry {
 impl Telemetry {
     /// What the configuration asks for: `[oslo_messaging_tracing]
     /// tracing_enabled` traces with the tracer provider the application
-    /// installed globally (`opentelemetry::global::set_tracer_provider`;
-    /// Python builds an OTLP exporter of its own when none is installed,
-    /// from `otel_exporter_otlp_endpoint`: with this library the
-    /// application installs it, as the `oslo-messaging` CLI does);
-    /// `[oslo_messaging_metrics] metrics_enabled` records metrics, labelled
-    /// `process` = `metrics_process_name`.
+    /// installed globally (`opentelemetry::global::set_tracer_provider`)
+    /// before the transport was built (see [`with_global_tracer`]). Python
+    /// builds an OTLP exporter of its own from `otel_exporter_otlp_endpoint`
+    /// when none is installed; with this library the application installs
+    /// it, as the `oslo-messaging` CLI does for every command when the
+    /// option is on. `[oslo_messaging_metrics] metrics_enabled` records
+    /// metrics, labelled `process` = `metrics_process_name`.
+    ///
+    /// [`with_global_tracer`]: Self::with_global_tracer
     ///
     /// # Errors
     /// [`MessagingError::InvalidOption`] for an option of the wrong type or
@@ -125,7 +128,9 @@ impl Telemetry {
     }
 
     /// Trace with the tracer provider installed globally
-    /// (`opentelemetry::global::set_tracer_provider`), now or later.
+    /// (`opentelemetry::global::set_tracer_provider`) now: the tracer is
+    /// taken from it at once, so install the provider first (a provider
+    /// installed later is not seen; without one, spans are no-ops).
     pub fn with_global_tracer(mut self) -> Self {
         self.tracer = Some(Arc::new(global::tracer_with_scope(scope())));
         self
@@ -214,6 +219,47 @@ pub(crate) fn error_type(e: &MessagingError) -> String {
     name.to_owned()
 }
 
+/// The `exception` label of `oslo_messaging_rpc_client_exception_total`:
+/// the class name of what Python's client raises, that is of the remote
+/// exception rebuilt as `<class>_Remote` (`oslo_messaging/_drivers/common.py`,
+/// `deserialize_remote_exception`), else as [`error_type`].
+pub(crate) fn oslo_exception(e: &MessagingError) -> String {
+    match e {
+        MessagingError::Remote(f) => format!("{}_Remote", f.class),
+        other => error_type(other),
+    }
+}
+
+/// A failed operation, as telemetry records it.
+pub(crate) struct Failed {
+    /// `error.type`: `ValueError`, `MessagingTimeout`.
+    pub error_type: String,
+    /// The oslo.metrics `exception` label.
+    pub exception: String,
+    /// The span status's description.
+    pub message: String,
+}
+
+impl Failed {
+    /// A failure whose `error.type` and `exception` label are `class`.
+    pub(crate) fn of_class(class: &str, message: impl Into<String>) -> Self {
+        Self {
+            error_type: class.to_owned(),
+            exception: class.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// What a client's error records.
+    pub(crate) fn of_error(e: &MessagingError) -> Self {
+        Self {
+            error_type: error_type(e),
+            exception: oslo_exception(e),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// What a transport records with, once the settings are known.
 pub(crate) struct Observer {
     tracer: Option<Arc<BoxedTracer>>,
@@ -225,10 +271,13 @@ pub(crate) struct Observer {
 
 /// One operation being recorded: its span (when tracing) and metrics
 /// (when on). [`Operation::finish`] records the outcome.
+/// An operation dropped before it finished (a caller's timeout or
+/// `select!` cancelled it) is recorded as failed with `Cancelled`.
 pub(crate) struct Operation {
     cx: Option<OtelContext>,
     started: Instant,
     metrics: Option<Arc<Instruments>>,
+    done: bool,
 }
 
 /// What a request to record names.
@@ -297,14 +346,15 @@ impl Observer {
             cx
         });
         let metrics = self.metrics.then(|| {
-            use self::metrics::{py_bool, py_str};
+            use self::metrics::py_str;
             let (exchange, topic_label) = (
                 py_str(target.exchange.as_deref()),
                 py_str(target.topic.as_deref()),
             );
             let (namespace, version) = (py_str(request.namespace), py_str(request.version));
             let server = py_str(target.server.as_deref());
-            let fanout = py_bool(target.fanout);
+            // Python's Target.fanout is None unless a client asks for it.
+            let fanout = if target.fanout { "True" } else { "None" };
             let key = [
                 call_type,
                 &exchange,
@@ -362,6 +412,15 @@ impl Observer {
             .metrics
             .then(|| self.semconv_only("notify", destination));
         Operation::started(cx, metrics)
+    }
+
+    /// A notification about to be sent to one more topic's `destination`:
+    /// counted, without a span of its own.
+    pub(crate) fn start_notify_counted(&self, destination: &str) -> Operation {
+        let metrics = self
+            .metrics
+            .then(|| self.semconv_only("notify", destination));
+        Operation::started(None, metrics)
     }
 
     /// A request a server received, about to be dispatched: its span is
@@ -494,6 +553,7 @@ impl Operation {
             cx,
             started: Instant::now(),
             metrics,
+            done: false,
         }
     }
 
@@ -503,26 +563,41 @@ impl Operation {
         self.cx.as_ref()
     }
 
-    /// Records the outcome: `error` is the failure's type (`error.type`,
-    /// the `exception` label) and message.
-    pub(crate) fn finish(self, error: Option<(String, String)>) {
-        if let Some(m) = &self.metrics {
-            let seconds = self.started.elapsed().as_secs_f64();
-            m.finished(seconds, error.as_ref().map(|(kind, _)| kind.as_str()));
-        }
-        if let Some(cx) = &self.cx {
-            trace::end(cx, error);
-        }
+    /// Records the outcome: success, or `failed`.
+    pub(crate) fn finish(mut self, failed: Option<Failed>) {
+        self.record(failed);
     }
 
     /// [`finish`](Self::finish) with a client-side result.
     pub(crate) fn finish_with<T>(self, result: &Result<T>) {
-        self.finish(
-            result
-                .as_ref()
-                .err()
-                .map(|e| (error_type(e), e.to_string())),
-        );
+        self.finish(result.as_ref().err().map(Failed::of_error));
+    }
+
+    fn record(&mut self, failed: Option<Failed>) {
+        self.done = true;
+        if let Some(m) = &self.metrics {
+            let seconds = self.started.elapsed().as_secs_f64();
+            m.finished(
+                seconds,
+                failed
+                    .as_ref()
+                    .map(|f| (f.error_type.as_str(), f.exception.as_str())),
+            );
+        }
+        if let Some(cx) = &self.cx {
+            trace::end(cx, failed.map(|f| (f.error_type, f.message)));
+        }
+    }
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(Some(Failed::of_class(
+                "Cancelled",
+                "dropped before it finished (its caller gave up on it)",
+            )));
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::args::{BenchServerArgs, GlobalArgs, LoadArgs};
 use crate::commands::{load_config, transport, Traffic};
 use crate::exit::CliError;
 use crate::signal::Signal;
-use crate::telemetry::BenchTelemetry;
+use crate::telemetry::BenchMetrics;
 
 /// The simulator's event type.
 const EVENT_TYPE: &str = "compute.start";
@@ -85,8 +85,7 @@ pub async fn client(
     let load = load(args)?;
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Notifications)?;
-    let (transport, telemetry) =
-        BenchTelemetry::start(args.metrics, global.trace, &config, transport)?;
+    let (transport, metrics) = BenchMetrics::start(args.metrics, transport)?;
     let topic = topic(global);
     let in_process = match args.in_process_server {
         true => Some(start_listener(&transport, &topic, Counter::new(None)).await?),
@@ -117,7 +116,7 @@ pub async fn client(
         stop_listener(listener).await?;
     }
     transport.cleanup().await;
-    telemetry.finish(err).await?;
+    metrics.finish(err)?;
     report.write(out, args.json)?;
     stopped_by.map_or(Ok(()), |s| Err(CliError::Interrupted(s)))
 }

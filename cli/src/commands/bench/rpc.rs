@@ -14,7 +14,7 @@ use crate::args::{BenchServerArgs, GlobalArgs, RpcClientArgs};
 use crate::commands::{load_config, rpc_client, transport, Traffic};
 use crate::exit::CliError;
 use crate::signal::Signal;
-use crate::telemetry::BenchTelemetry;
+use crate::telemetry::BenchMetrics;
 
 /// The simulator's RPC endpoint: `info(message)` answers the message with
 /// its `server_ts` (index 3) set, and counts it. It takes its arguments as
@@ -114,8 +114,7 @@ pub async fn client(
     let load = load(&args.load)?;
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let (transport, telemetry) =
-        BenchTelemetry::start(args.load.metrics, global.trace, &config, transport)?;
+    let (transport, metrics) = BenchMetrics::start(args.load.metrics, transport)?;
     let name = server_name(global);
     let mut global = global.clone();
     global.server = target_server(&global, args.fanout);
@@ -169,7 +168,7 @@ pub async fn client(
         stop_server(server).await?;
     }
     transport.cleanup().await;
-    telemetry.finish(err).await?;
+    metrics.finish(err)?;
     let timeouts = timeouts.load(Ordering::Relaxed);
     if timeouts > 0 {
         let hint = destination.timeout_hint(timeouts, global.exchange.as_deref());
