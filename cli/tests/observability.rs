@@ -197,6 +197,15 @@ fn otlp_receiver() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
     (port, rx)
 }
 
+/// A config file with `[oslo_messaging_tracing]` `options` (lines).
+fn tracing_config(options: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tracing.conf");
+    std::fs::write(&path, format!("[oslo_messaging_tracing]\n{options}")).expect("config");
+    let path = path.to_str().expect("utf-8").to_owned();
+    (dir, path)
+}
+
 fn hex_bytes(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)
@@ -218,15 +227,9 @@ fn printed_trace_id(stderr: &[u8]) -> String {
 #[test]
 fn notify_trace_prints_the_trace_id_the_listener_and_the_exporter_get() {
     let (port, exported) = otlp_receiver();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("tracing.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[oslo_messaging_tracing]\notel_exporter_otlp_endpoint = http://127.0.0.1:{port}\ntracing_service_name = ops-cli\n"
-        ),
-    )
-    .expect("config");
+    let (_dir, conf) = tracing_config(&format!(
+        "otel_exporter_otlp_endpoint = http://127.0.0.1:{port}\ntracing_service_name = ops-cli\n"
+    ));
     let topic = unique("traced");
     let _cleanup = DeleteQueues(vec![format!("{topic}.info")]);
     let mut listen = Running::start(
@@ -243,7 +246,7 @@ fn notify_trace_prints_the_trace_id_the_listener_and_the_exporter_get() {
     );
     let notify = cli(&[
         "--config-file",
-        conf.to_str().expect("utf-8"),
+        &conf,
         "--topic",
         &topic,
         "--trace",
@@ -292,14 +295,12 @@ fn notify_trace_prints_the_trace_id_the_listener_and_the_exporter_get() {
 
 #[test]
 fn trace_refuses_the_grpc_protocol_it_does_not_carry() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("grpc.conf");
-    std::fs::write(&conf, "[oslo_messaging_tracing]\notlp_protocol = grpc\n").expect("config");
+    let (_dir, conf) = tracing_config("otlp_protocol = grpc\n");
     let out = cli_on(
         "fake://",
         &[
             "--config-file",
-            conf.to_str().expect("utf-8"),
+            &conf,
             "--topic",
             "t",
             "--trace",
@@ -317,16 +318,10 @@ fn trace_refuses_the_grpc_protocol_it_does_not_carry() {
 #[test]
 fn serve_with_tracing_enabled_exports_the_requests_it_processes() {
     let (port, exported) = otlp_receiver();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("tracing.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[oslo_messaging_tracing]\ntracing_enabled = true\notel_exporter_otlp_endpoint = http://127.0.0.1:{port}\n"
-        ),
-    )
-    .expect("config");
-    let conf = conf.to_str().expect("utf-8");
+    let (_dir, conf) = tracing_config(&format!(
+        "tracing_enabled = true\notel_exporter_otlp_endpoint = http://127.0.0.1:{port}\n"
+    ));
+    let conf = conf.as_str();
     let topic = unique("traced-serve");
     let _cleanup = DeleteQueues(vec![topic.clone(), format!("{topic}.s1")]);
     let mut served = Running::start(

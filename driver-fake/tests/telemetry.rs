@@ -250,25 +250,18 @@ async fn notification_metrics_count_sent_and_consumed() {
     // Stopping and waiting finishes what the listener took, recorded last.
     listener.stop().await.expect("stop");
     listener.wait().await.expect("wait");
-    let sent = |priority: &str| {
+    let count = |metric: &str, operation: &str, priority: &str| {
         value(
-            "messaging_client_sent_messages",
+            metric,
             &[
-                ("messaging_operation_name", "notify"),
+                ("messaging_operation_name", operation),
                 ("messaging_destination_name", &format!("{topic}.{priority}")),
             ],
         )
     };
+    let sent = |p| count("messaging_client_sent_messages", "notify", p);
     assert_eq!((sent("info"), sent("error")), (2.0, 1.0));
-    let consumed = |priority: &str| {
-        value(
-            "messaging_client_consumed_messages",
-            &[
-                ("messaging_operation_name", "process"),
-                ("messaging_destination_name", &format!("{topic}.{priority}")),
-            ],
-        )
-    };
+    let consumed = |p| count("messaging_client_consumed_messages", "process", p);
     assert_eq!((consumed("info"), consumed("error")), (2.0, 1.0));
 }
 

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -112,6 +112,9 @@ struct Inner {
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
+    /// Signalled when records leave the buffer (or the listener stops):
+    /// the consumer thread waits on it while the buffer is full.
+    room: Condvar,
     stop: AtomicBool,
     joined: watch::Sender<bool>,
     health: Mutex<ConsumerHealth>,
@@ -304,6 +307,7 @@ impl KafkaListener {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
+            room: Condvar::new(),
             stop: AtomicBool::new(false),
             joined,
             health: Mutex::new(ConsumerHealth {
@@ -377,6 +381,7 @@ impl KafkaListener {
             let mut inner = self.shared.lock();
             let n = inner.buffered.len().min(self.max_poll_records);
             let mut batch: Vec<Record> = inner.buffered.drain(..n).collect();
+            self.shared.room.notify_one();
             if self.shared.commits_after_dispatch() {
                 batch.retain(|r| {
                     inner
@@ -468,17 +473,30 @@ fn offsets_of(records: &[Record], after_last: bool) -> TopicPartitionList {
     tpl
 }
 
-/// The consumer thread: polls until stopped, pausing while the buffer is
-/// full (it keeps polling, so the group keeps it).
+/// The consumer thread: polls until stopped, not polling while the buffer
+/// is full.
+///
+/// It does not pause the partitions instead: librdkafka drops what it
+/// prefetched on pause and, on resume, fetches again from the next record
+/// to deliver, usually in the middle of a record batch. Kafka answers such
+/// a fetch with the whole batch, but tansu (0.6) answers it from the next
+/// batch on, so the rest of that batch was never delivered: the lost
+/// notifications. While it does not poll, librdkafka's prefetch stays
+/// bounded (`queued.max.messages.kbytes`) and heartbeats go on; a handler
+/// stuck longer than `max.poll.interval.ms` makes this member leave the
+/// group, as Python's listener does.
 fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
-    let mut paused = false;
     while !shared.is_stopped() {
-        let len = shared.lock().buffered.len();
-        if len >= cap {
-            // Again each round: partitions assigned meanwhile are not paused.
-            paused = set_paused(consumer, true);
-        } else if paused && len < cap.div_ceil(2) {
-            paused = !set_paused(consumer, false);
+        {
+            let inner = shared.lock();
+            if inner.buffered.len() >= cap {
+                // Until records are taken; at most a step, to see a stop.
+                let _ = shared
+                    .room
+                    .wait_timeout(inner, POLL_STEP)
+                    .unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
         }
         match consumer.poll(POLL_STEP) {
             None => {}
@@ -519,19 +537,6 @@ fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
     shared.wake.notify_one();
 }
 
-/// Pauses or resumes the current assignment; whether it did.
-fn set_paused(consumer: &KafkaConsumer, pause: bool) -> bool {
-    let Ok(assignment) = consumer.assignment() else {
-        return false;
-    };
-    let done = if pause {
-        consumer.pause(&assignment)
-    } else {
-        consumer.resume(&assignment)
-    };
-    done.is_ok()
-}
-
 #[async_trait]
 impl Listener<IncomingNotification> for KafkaListener {
     async fn next(&mut self) -> Option<IncomingNotification> {
@@ -560,6 +565,7 @@ impl Listener<IncomingNotification> for KafkaListener {
         }
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_one();
+        self.shared.room.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -608,6 +614,7 @@ impl Settle {
                         && r.partition == self.partition
                         && r.offset >= self.offset)
                 });
+                self.shared.room.notify_one();
             }
             let p = inner.progress.entry(tp).or_default();
             p.pending.remove(&self.offset);

@@ -18,68 +18,6 @@ use crate::message::{Context, Priority};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogDriver;
 
-/// Substrings of keys whose values the log driver masks (oslo.utils'
-/// `mask_dict_password`).
-const SECRET_KEYS: &[&str] = &[
-    "adminpass",
-    "admin_pass",
-    "password",
-    "admin_password",
-    "auth_token",
-    "new_pass",
-    "auth_password",
-    "secret_uuid",
-    "secret",
-    "sys_pswd",
-    "token",
-    "configdrive",
-    "chappassword",
-    "encrypted_key",
-    "private_key",
-    "fernetkey",
-    "sslkey",
-    "passphrase",
-    "cephclusterfsid",
-    "octaviaheartbeatkey",
-    "rabbitcookie",
-    "cephmanilaclientkey",
-    "pacemakerremoteauthkey",
-    "designaterndckey",
-    "cephadminkey",
-    "heatauthencryptionkey",
-    "cephclientkey",
-    "keystonecredential",
-    "barbicansimplecryptokek",
-    "cephrgwkey",
-    "swifthashsuffix",
-    "migrationsshkey",
-    "cephmdskey",
-    "cephmonkey",
-    "chapsecret",
-];
-
-/// `value` with the values of secret-looking keys replaced by `***`, recursively.
-pub(crate) fn mask_secrets(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let lower = k.to_lowercase();
-                    let masked = if v.is_object() || !SECRET_KEYS.iter().any(|s| lower.contains(s))
-                    {
-                        mask_secrets(v)
-                    } else {
-                        Value::String("***".into())
-                    };
-                    (k.clone(), masked)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(mask_secrets).collect()),
-        other => other.clone(),
-    }
-}
-
 /// The level and text the log driver emits; `None` for priorities Python
 /// cannot log (`audit`, `sample`).
 pub(crate) fn log_line(
@@ -93,10 +31,10 @@ pub(crate) fn log_line(
         Priority::Error | Priority::Critical => tracing::Level::ERROR,
         Priority::Audit | Priority::Sample => return None,
     };
-    Some((
-        level,
-        mask_secrets(&Value::Object(message.clone())).to_string(),
-    ))
+    // As Python's `strutils.mask_dict_password(message)`.
+    let mut masked = Value::Object(message.clone());
+    crate::redact::mask_secrets(&mut masked);
+    Some((level, masked.to_string()))
 }
 
 #[async_trait]
