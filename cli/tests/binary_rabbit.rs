@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 mod support;
-use support::binary::{cli, cli_on, text, unique, Running, GUARD};
+use support::binary::{cli, cli_on, listen_for_one_info, text, unique, Running, GUARD};
 use support::DeleteQueues;
 
 /// Signal handling of the binary, over `fake://` (no broker needed): serve
@@ -135,18 +135,7 @@ fn serve_answers_call_fail_ping_cast_and_stops_on_sigterm() {
 fn notify_reaches_listen_count_1() {
     let topic = unique("notifications");
     let _cleanup = DeleteQueues(vec![format!("{topic}.info")]);
-    let mut listen = Running::start(
-        &[
-            "--topic",
-            &topic,
-            "listen",
-            "--count",
-            "1",
-            "--priority",
-            "info",
-        ],
-        "listening ",
-    );
+    let mut listen = listen_for_one_info(&topic);
     let notify = cli(&[
         "--topic",
         &topic,

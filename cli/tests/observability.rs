@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 
 mod support;
-use support::binary::{cli, cli_on, text, unique, Running, GUARD};
+use support::binary::{cli, cli_on, listen_for_one_info, text, unique, Running, GUARD};
 use support::DeleteQueues;
 
 /// A port nobody listens on now.
@@ -232,18 +232,7 @@ fn notify_trace_prints_the_trace_id_the_listener_and_the_exporter_get() {
     ));
     let topic = unique("traced");
     let _cleanup = DeleteQueues(vec![format!("{topic}.info")]);
-    let mut listen = Running::start(
-        &[
-            "--topic",
-            &topic,
-            "listen",
-            "--count",
-            "1",
-            "--priority",
-            "info",
-        ],
-        "listening ",
-    );
+    let mut listen = listen_for_one_info(&topic);
     let notify = cli(&[
         "--config-file",
         &conf,

@@ -41,6 +41,16 @@ fn endpoint() -> Endpoint {
         .expect("endpoint")
 }
 
+/// A started server of [`endpoint`] on `topic` as `s1`.
+async fn serve(t: &Transport, topic: &str) -> RpcServer {
+    let server = RpcServer::builder(t, Target::server(topic, "s1"))
+        .endpoint(endpoint())
+        .build()
+        .expect("server");
+    server.start().await.expect("start");
+    server
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_metrics_count_calls_errors_and_timeouts() {
     let t = transport(
@@ -50,11 +60,7 @@ async fn rpc_metrics_count_calls_errors_and_timeouts() {
             .with_process_name("test-process"),
     );
     let topic = "metrics_rpc_topic";
-    let server = RpcServer::builder(&t, Target::server(topic, "s1"))
-        .endpoint(endpoint())
-        .build()
-        .expect("server");
-    server.start().await.expect("start");
+    let server = serve(&t, topic).await;
     let client = RpcClient::new(&t, Target::topic(topic));
     let ctx = Map::new();
     for i in 0..3 {
@@ -269,11 +275,7 @@ async fn notification_metrics_count_sent_and_consumed() {
 async fn nothing_is_recorded_when_metrics_are_off() {
     let t = transport("metrics-off", Telemetry::default());
     let topic = "metrics_off_topic";
-    let server = RpcServer::builder(&t, Target::server(topic, "s1"))
-        .endpoint(endpoint())
-        .build()
-        .expect("server");
-    server.start().await.expect("start");
+    let server = serve(&t, topic).await;
     let client = RpcClient::new(&t, Target::topic(topic));
     client
         .call(&Map::new(), "add", json!({"a": 1, "b": 2}))

@@ -49,6 +49,22 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `listen --count 1 --priority info` on `topic`, on the main broker, ready.
+pub fn listen_for_one_info(topic: &str) -> Running {
+    Running::start(
+        &[
+            "--topic",
+            topic,
+            "listen",
+            "--count",
+            "1",
+            "--priority",
+            "info",
+        ],
+        "listening ",
+    )
+}
+
 /// A CLI process that runs while the test goes on.
 pub struct Running {
     pub pid: u32,
