@@ -17,12 +17,13 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::telemetry::{metrics as names, TracingGroup};
-use oslo_messaging_core::Transport;
+use oslo_messaging_core::{MessagingError, Transport};
 
 use crate::exit::CliError;
 
-/// The tracer provider of this process, once traces are asked for.
-static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// The tracer provider of this process, once traces are asked for, and
+/// the URL it exports to.
+static PROVIDER: OnceLock<(SdkTracerProvider, String)> = OnceLock::new();
 
 /// A tracer provider exporting over OTLP/HTTP (protobuf) to
 /// `[oslo_messaging_tracing] otel_exporter_otlp_endpoint` + `/v1/traces`,
@@ -31,10 +32,17 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// # Errors
 /// A bad `[oslo_messaging_tracing]` option; `otlp_protocol = grpc`, which
 /// this tool does not carry (it speaks `http/protobuf`).
-fn otlp_provider(options: TracingGroup) -> Result<SdkTracerProvider, CliError> {
+fn otlp_provider(options: TracingGroup) -> Result<(SdkTracerProvider, String), CliError> {
+    let refused = |why: String| {
+        CliError::Messaging(MessagingError::invalid_option(
+            "oslo_messaging_tracing",
+            "otlp_protocol",
+            why,
+        ))
+    };
     if options.otlp_protocol != "http/protobuf" {
-        return Err(CliError::Usage(format!(
-            "traces are exported with otlp_protocol http/protobuf; [oslo_messaging_tracing] otlp_protocol is {:?}",
+        return Err(refused(format!(
+            "{:?}: the oslo-messaging CLI exports traces over http/protobuf only",
             options.otlp_protocol
         )));
     }
@@ -44,17 +52,18 @@ fn otlp_provider(options: TracingGroup) -> Result<SdkTracerProvider, CliError> {
     );
     let exporter = SpanExporter::builder()
         .with_http()
-        .with_endpoint(endpoint)
+        .with_endpoint(endpoint.clone())
         .build()
-        .map_err(|e| CliError::Usage(format!("cannot build the OTLP exporter: {e}")))?;
-    Ok(SdkTracerProvider::builder()
+        .map_err(|e| refused(format!("cannot build the OTLP exporter: {e}")))?;
+    let provider = SdkTracerProvider::builder()
         .with_resource(
             Resource::builder()
                 .with_service_name(options.tracing_service_name)
                 .build(),
         )
         .with_batch_exporter(exporter)
-        .build())
+        .build();
+    Ok((provider, endpoint))
 }
 
 /// `transport` tracing when `--trace` (`trace`) or `[oslo_messaging_tracing]
@@ -75,8 +84,8 @@ pub(crate) fn traced(
         return Ok(transport);
     }
     if PROVIDER.get().is_none() {
-        let provider = otlp_provider(options)?;
-        if PROVIDER.set(provider.clone()).is_ok() {
+        let (provider, endpoint) = otlp_provider(options)?;
+        if PROVIDER.set((provider.clone(), endpoint)).is_ok() {
             opentelemetry::global::set_tracer_provider(provider);
         }
     }
@@ -87,12 +96,14 @@ pub(crate) fn traced(
 /// Sends the spans not exported yet (the command is ending); logs an
 /// exporter that cannot be reached, the command's outcome stands.
 pub(crate) async fn flush_traces() {
-    let Some(provider) = PROVIDER.get().cloned() else {
+    let Some((provider, endpoint)) = PROVIDER.get().cloned() else {
         return;
     };
     let flushed = tokio::task::spawn_blocking(move || provider.force_flush()).await;
     if let Ok(Err(e)) = flushed {
-        tracing::warn!("could not export the spans: {e}");
+        tracing::warn!(
+            "could not export the spans to {endpoint} (otel_exporter_otlp_endpoint): {e}"
+        );
     }
 }
 
@@ -103,11 +114,11 @@ pub(crate) struct Trace {
 }
 
 impl Trace {
-    /// With `--trace`: a root span named `oslo-messaging <command>`, its
-    /// trace id printed on stderr as `trace_id=<32 hex digits>`. Call after
-    /// [`traced`].
-    pub(crate) fn start(trace: bool, command: &str) -> Option<Trace> {
-        let provider = PROVIDER.get().filter(|_| trace)?;
+    /// When tracing (`--trace` or `tracing_enabled`): a root span named
+    /// `oslo-messaging <command>`, its trace id printed on stderr as
+    /// `trace_id=<32 hex digits>`. Call after [`traced`].
+    pub(crate) fn start(command: &str) -> Option<Trace> {
+        let (provider, _) = PROVIDER.get()?;
         let tracer = provider.tracer("oslo-messaging-cli");
         let root = tracer
             .span_builder(format!("oslo-messaging {command}"))
@@ -134,29 +145,21 @@ impl Trace {
     }
 }
 
-/// A Prometheus recorder installed as the process's recorder, with
-/// oslo.metrics' buckets for the histograms.
-///
-/// # Errors
-/// Another recorder is installed.
-fn install_recorder(builder: PrometheusBuilder) -> Result<(), CliError> {
-    builder
-        .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
-        .and_then(|b| b.install())
-        .map_err(|e| CliError::Usage(format!("cannot install the metrics exporter: {e}")))?;
-    names::describe();
-    Ok(())
-}
-
 /// `serve --metrics-listen ADDR`: installs the Prometheus exporter, whose
 /// HTTP listener on `addr` (bound before this returns) serves `/metrics`,
-/// and returns `transport` recording metrics.
+/// and returns `transport` recording metrics. The histograms have
+/// oslo.metrics' buckets.
 ///
 /// # Errors
-/// `addr` cannot be bound; another recorder is installed.
+/// `addr` cannot be bound; another recorder is installed (a runtime
+/// failure, exit status 3).
 pub(crate) fn serve_metrics(addr: SocketAddr, transport: Transport) -> Result<Transport, CliError> {
-    install_recorder(PrometheusBuilder::new().with_http_listener(addr))
-        .map_err(|e| CliError::Usage(format!("--metrics-listen {addr}: {e}")))?;
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(names::RPC_PROCESSING_SECONDS_BUCKETS)
+        .and_then(|b| b.install())
+        .map_err(|e| CliError::Unexpected(format!("--metrics-listen {addr}: {e}")))?;
+    names::describe();
     let telemetry = transport.telemetry().clone().with_metrics(true);
     Ok(transport.with_telemetry(telemetry))
 }

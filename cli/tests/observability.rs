@@ -298,9 +298,54 @@ fn trace_refuses_the_grpc_protocol_it_does_not_carry() {
         ],
     );
     assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("otlp_protocol is \"grpc\""),
+        stderr.contains("otlp_protocol") && stderr.contains("http/protobuf only"),
         "{out:?}"
+    );
+}
+
+#[test]
+fn tracing_enabled_alone_prints_the_trace_id_too() {
+    let (port, exported) = otlp_receiver();
+    let (_dir, conf) = tracing_config(&format!(
+        "tracing_enabled = true\notel_exporter_otlp_endpoint = http://127.0.0.1:{port}\n"
+    ));
+    let out = cli_on(
+        "fake://",
+        &["--config-file", &conf, "--topic", "t", "cast", "m"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let trace_id = printed_trace_id(&out.stderr);
+    let (_, body) = exported.try_recv().expect("spans exported before exit");
+    assert!(body
+        .windows(16)
+        .any(|w| w == hex_bytes(&trace_id).as_slice()));
+}
+
+#[test]
+fn a_metrics_port_in_use_is_a_runtime_failure_said_once() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = cli_on(
+        "fake://",
+        &[
+            "serve",
+            "--topic",
+            "t",
+            "--server",
+            "s",
+            "--metrics-listen",
+            &addr,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(!stderr.contains("see --help"), "not bad input: {stderr}");
+    assert!(
+        stderr.contains(&format!("--metrics-listen {addr}")),
+        "{stderr}"
     );
 }
 

@@ -26,7 +26,7 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let trace = Trace::start(global.trace, "call");
+    let trace = Trace::start("call");
     let client = rpc_client(&transport, global, "call", true)?;
     let context = global.context();
     let call = client.call(&context, method, Value::Object(args.unwrap_or_default()));

@@ -24,7 +24,7 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Rpc)?;
-    let trace = Trace::start(global.trace, "cast");
+    let trace = Trace::start("cast");
     let client = rpc_client(&transport, global, "cast", true)?.with_fanout(fanout);
     let context = global.context();
     let cast = client.cast(&context, method, Value::Object(args.unwrap_or_default()));

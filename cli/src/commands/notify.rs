@@ -38,7 +38,7 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let config = load_config(global, &[])?;
     let transport = transport(global, &config, Traffic::Notifications)?;
-    let trace = Trace::start(global.trace, "notify");
+    let trace = Trace::start("notify");
     let mut builder = Notifier::builder(&transport)
         .publisher_id(args.publisher_id)
         .driver(args.driver)
