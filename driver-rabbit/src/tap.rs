@@ -447,7 +447,11 @@ fn bindings(exchange: &str, tapped: &[Tapped], replies: bool) -> Vec<(String, St
                 topic,
                 server: Some(server),
             } => {
-                out.push((exchange.to_owned(), format!("{topic}.{server}"), false));
+                out.push((
+                    exchange.to_owned(),
+                    oslo_messaging_core::address::server_queue(topic, server),
+                    false,
+                ));
             }
             Tapped::Rpc {
                 topic,

@@ -59,7 +59,8 @@ impl NotifyDispatcher {
     /// Starts recording the processing of a notification of `priority`.
     fn consumed(&self, priority: Priority) -> Option<Operation> {
         let (observer, topic) = self.observed.as_ref()?;
-        Some(observer.start_process_notification(&format!("{topic}.{priority}")))
+        let destination = crate::address::notification_topic(topic, priority);
+        Some(observer.start_counted("process", &destination))
     }
 
     /// The union of the endpoints' priorities.

@@ -189,10 +189,10 @@ impl Notifier {
                 .iter()
                 .enumerate()
                 .map(|(i, topic)| {
-                    let destination = format!("{topic}.{priority}");
+                    let destination = crate::address::notification_topic(topic, priority);
                     match i {
                         0 => o.start_notify(&destination, &mut context),
-                        _ => o.start_notify_counted(&destination),
+                        _ => o.start_counted("notify", &destination),
                     }
                 })
                 .collect(),

@@ -320,18 +320,11 @@ impl Observer {
         let topic = target.topic.as_deref().unwrap_or_default();
         let cx = self.tracer.as_deref().map(|tracer| {
             let mut attributes = self.span_attributes(call_type, topic);
-            attributes.push(KeyValue::new("rpc.method", request.method.to_owned()));
-            if let Some(ns) = request.namespace {
-                attributes.push(KeyValue::new("rpc.service", ns.to_owned()));
-            }
+            rpc_attributes(request, &mut attributes);
             if self.system == "rabbitmq" && !target.fanout {
-                let key = match &target.server {
-                    Some(server) => format!("{topic}.{server}"),
-                    None => topic.to_owned(),
-                };
                 attributes.push(KeyValue::new(
                     "messaging.rabbitmq.destination.routing_key",
-                    key,
+                    crate::address::request_routing_key(topic, target),
                 ));
             }
             request_id(context, &mut attributes);
@@ -414,15 +407,6 @@ impl Observer {
         Operation::started(cx, metrics)
     }
 
-    /// A notification about to be sent to one more topic's `destination`:
-    /// counted, without a span of its own.
-    pub(crate) fn start_notify_counted(&self, destination: &str) -> Operation {
-        let metrics = self
-            .metrics
-            .then(|| self.semconv_only("notify", destination));
-        Operation::started(None, metrics)
-    }
-
     /// A request a server received, about to be dispatched: its span is
     /// the child of the span the request context carries.
     pub(crate) fn start_process(
@@ -434,10 +418,7 @@ impl Observer {
         let topic = request.target.topic.as_deref().unwrap_or_default();
         let cx = self.tracer.as_deref().map(|tracer| {
             let mut attributes = self.span_attributes("process", topic);
-            attributes.push(KeyValue::new("rpc.method", request.method.to_owned()));
-            if let Some(ns) = request.namespace {
-                attributes.push(KeyValue::new("rpc.service", ns.to_owned()));
-            }
+            rpc_attributes(request, &mut attributes);
             if let Some(id) = message_id {
                 attributes.push(KeyValue::new("messaging.message.id", id.to_owned()));
             }
@@ -454,12 +435,13 @@ impl Observer {
         Operation::started(cx, metrics)
     }
 
-    /// A notification a listener received from `destination`
-    /// (`<topic>.<priority>`), about to be dispatched.
-    pub(crate) fn start_process_notification(&self, destination: &str) -> Operation {
+    /// An `operation` on `destination` that is counted without a span of
+    /// its own: a notification sent to one more topic (`notify`), one a
+    /// listener received (`process`), to `<topic>.<priority>`.
+    pub(crate) fn start_counted(&self, operation: &'static str, destination: &str) -> Operation {
         let metrics = self
             .metrics
-            .then(|| self.semconv_only("process", destination));
+            .then(|| self.semconv_only(operation, destination));
         Operation::started(None, metrics)
     }
 
@@ -534,6 +516,14 @@ fn operation_type(operation: &'static str) -> &'static str {
         "process"
     } else {
         "send"
+    }
+}
+
+/// Python's `rpc.method` and `rpc.service` (the namespace) attributes.
+fn rpc_attributes(request: &Request<'_>, attributes: &mut Vec<KeyValue>) {
+    attributes.push(KeyValue::new("rpc.method", request.method.to_owned()));
+    if let Some(ns) = request.namespace {
+        attributes.push(KeyValue::new("rpc.service", ns.to_owned()));
     }
 }
 
