@@ -7,12 +7,16 @@ that: it only sends its own length distribution.
 
     python bench/python_client.py --url U --topic T --calls N --concurrency C [--cast|--notify]
 
-Prints one JSON line: {"messages", "errors", "seconds", "messages_per_second"}
-(for casts and notifications, the rate at which they were sent).
+Prints one JSON line: {"messages", "errors", "seconds", "messages_per_second",
+"cpu_us_per_message", "context_switches_per_message"} (for casts and
+notifications, the rate at which they were sent; CPU and context switches
+of the whole process, every thread, during the sends, as getrusage counts
+them, like our client's report).
 """
 
 import argparse
 import json
+import resource
 import sys
 import threading
 import time
@@ -72,19 +76,27 @@ def main():
                     state["errors"] += 1
                 print(f"error: {e}", file=sys.stderr)
 
+    def usage():
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime, u.ru_nvcsw + u.ru_nivcsw
+
     threads = [threading.Thread(target=sender) for _ in range(args.concurrency)]
+    cpu0, switches0 = usage()
     started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.monotonic() - started
+    cpu1, switches1 = usage()
     transport.cleanup()
     print(json.dumps({
         "messages": args.calls,
         "errors": state["errors"],
         "seconds": seconds,
         "messages_per_second": args.calls / seconds,
+        "cpu_us_per_message": (cpu1 - cpu0) * 1e6 / args.calls,
+        "context_switches_per_message": (switches1 - switches0) / args.calls,
     }))
 
 

@@ -435,6 +435,18 @@ pub struct RawServerArgs {
     /// Consume with this prefetch count, as rabbit_qos_prefetch_count (0: no limit)
     #[arg(long, default_value_t = 0)]
     pub prefetch: u16,
+    /// The AMQP client the floor is written on (amqprs: the plain floor only)
+    #[arg(long, value_enum, default_value_t = AmqpClient::Lapin)]
+    pub client: AmqpClient,
+}
+
+/// The AMQP client a raw benchmark is written on (`--client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AmqpClient {
+    /// lapin, the client of the rabbit driver: I/O on a thread of its own.
+    Lapin,
+    /// amqprs: I/O as tasks of the application's tokio runtime.
+    Amqprs,
 }
 
 /// `bench raw-client`.
@@ -456,6 +468,9 @@ pub struct RawClientArgs {
     /// server's --quorum
     #[arg(long)]
     pub quorum: bool,
+    /// The AMQP client the floor is written on (amqprs: the plain floor only)
+    #[arg(long, value_enum, default_value_t = AmqpClient::Lapin)]
+    pub client: AmqpClient,
 }
 
 /// `bench notify-client`.

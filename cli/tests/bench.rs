@@ -39,6 +39,15 @@ fn assert_client_report(report: &Value, sent: u64) {
         report["messages_per_second"].as_f64().unwrap_or(0.0) > 0.0,
         "{report}"
     );
+    // Sending costs CPU: a client that spent none measured nothing.
+    assert!(
+        report["cpu_us_per_message"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    assert!(
+        report["context_switches_per_message"].as_f64().is_some(),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -228,6 +237,46 @@ async fn raw_floor_with_oslo_amqp_features_answers_every_call_and_cast() {
     server_and_client_agree("raw-oslo", &server, &calls, 60).await;
     let casts = ["raw-client", "--oslo-amqp", "--cast", "--concurrency", "4"];
     server_and_client_agree("raw-oslo-cast", &server, &casts, 40).await;
+}
+
+#[tokio::test]
+async fn raw_amqprs_floor_answers_every_call_and_cast() {
+    let server = ["raw-server", "--client", "amqprs"];
+    let calls = ["raw-client", "--client", "amqprs", "--concurrency", "4"];
+    server_and_client_agree("raw-amqprs", &server, &calls, 60).await;
+    let casts = [
+        "raw-client",
+        "--client",
+        "amqprs",
+        "--cast",
+        "--concurrency",
+        "8",
+    ];
+    server_and_client_agree("raw-amqprs-cast", &server, &casts, 80).await;
+}
+
+#[tokio::test]
+async fn raw_amqprs_floor_refuses_the_lapin_only_flags() {
+    for flag in ["--oslo-amqp", "--quorum"] {
+        let args = [
+            "--url",
+            RABBIT_URL,
+            "bench",
+            "raw-client",
+            "--client",
+            "amqprs",
+            flag,
+            "--calls",
+            "1",
+        ];
+        let run = cli(&args).await;
+        assert_eq!(run.status, Status::Usage, "{flag}: {run:?}");
+        assert!(
+            run.stderr.contains("amqprs") && run.stderr.contains(flag),
+            "{flag}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::lock;
-use super::stats::Report;
+use super::stats::{Report, Usage};
 use crate::signal::Signal;
 
 /// How much to send.
@@ -76,6 +76,7 @@ where
         errors: 0,
         first_error: None,
     }));
+    let usage = Usage::now();
     let started = Instant::now();
     let deadline = load.duration.map(|d| started + d);
     let count = load.count;
@@ -140,7 +141,8 @@ where
         first_error,
         elapsed,
         load.payload_bytes,
-    );
+    )
+    .with_usage_since(usage);
     (report, stopped_by)
 }
 

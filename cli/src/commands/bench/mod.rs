@@ -8,6 +8,7 @@
 pub mod load;
 pub mod notify;
 pub mod raw;
+pub mod raw_amqprs;
 pub mod rpc;
 pub mod stats;
 
@@ -20,11 +21,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::args::{BenchCommand, BenchServerArgs, GlobalArgs, LoadArgs};
+use crate::args::{AmqpClient, BenchCommand, BenchServerArgs, GlobalArgs, LoadArgs};
 use crate::exit::CliError;
 use crate::signal::{clean_stop, Signal};
 use load::Load;
-use stats::Report;
+use stats::{Report, Usage};
 
 /// The simulator's default topic.
 pub const SIMULATOR_TOPIC: &str = "profiler_topic";
@@ -59,10 +60,16 @@ pub async fn run(
         BenchCommand::NotifyClient(args) => {
             notify::client(global, &args.load, out, err, shutdown).await
         }
-        BenchCommand::RawServer(args) => {
-            raw::server(global, &args, out, err, clean_stop(shutdown)).await
-        }
-        BenchCommand::RawClient(args) => raw::client(global, &args, out, err, shutdown).await,
+        BenchCommand::RawServer(args) => match args.client {
+            AmqpClient::Lapin => raw::server(global, &args, out, err, clean_stop(shutdown)).await,
+            AmqpClient::Amqprs => {
+                raw_amqprs::server(global, &args, out, err, clean_stop(shutdown)).await
+            }
+        },
+        BenchCommand::RawClient(args) => match args.client {
+            AmqpClient::Lapin => raw::client(global, &args, out, err, shutdown).await,
+            AmqpClient::Amqprs => raw_amqprs::client(global, &args, out, err, shutdown).await,
+        },
     }
 }
 
@@ -116,7 +123,8 @@ fn unix_seconds() -> f64 {
 struct Counter {
     received: AtomicU64,
     limit: Option<u64>,
-    first: std::sync::OnceLock<Instant>,
+    /// When the first message came, and what the process had used then.
+    first: std::sync::OnceLock<(Instant, Option<Usage>)>,
     last: std::sync::Mutex<Option<Instant>>,
     reached: Notify,
 }
@@ -134,7 +142,7 @@ impl Counter {
 
     fn count(&self) {
         let now = Instant::now();
-        self.first.get_or_init(|| now);
+        self.first.get_or_init(|| (now, Usage::now()));
         *lock(&self.last) = Some(now);
         let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
         if self.limit == Some(n) {
@@ -163,10 +171,11 @@ impl Counter {
         let n = self.received.load(Ordering::SeqCst);
         let last = *lock(&self.last);
         let span = match (self.first.get(), last) {
-            (Some(first), Some(last)) => Some(last.duration_since(*first)),
+            (Some((first, _)), Some(last)) => Some(last.duration_since(*first)),
             _ => None,
         };
-        Report::received(workload, n, span, 0)
+        let usage = self.first.get().and_then(|(_, usage)| *usage);
+        Report::received(workload, n, span, 0).with_usage_since(usage)
     }
 
     /// Writes the server's report on `out`, and on `err` that nothing came

@@ -33,6 +33,14 @@ pub struct Report {
     /// This process's peak resident memory, in kB (Linux: `VmHWM`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_kb: Option<u64>,
+    /// CPU time (user and system, every thread) this process spent per
+    /// message during the run, in microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_message: Option<f64>,
+    /// Context switches (voluntary and involuntary, every thread) of this
+    /// process per message during the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_switches_per_message: Option<f64>,
     /// What to check when the run went wrong (e.g. calls that timed out:
     /// where they were sent).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,8 +105,24 @@ impl Report {
             bytes_per_second: rate.map(|r| r * payload_bytes as f64),
             latency_ms: None,
             peak_rss_kb: peak_rss_kb(),
+            cpu_us_per_message: None,
+            context_switches_per_message: None,
             hint: None,
         }
+    }
+
+    /// Sets the CPU time and context switches per message from what this
+    /// process used since `since` (nothing when no message counted).
+    #[must_use]
+    pub fn with_usage_since(mut self, since: Option<Usage>) -> Self {
+        if let (Some(since), Some(now), true) = (since, Usage::now(), self.messages > 0) {
+            let n = self.messages as f64;
+            let cpu = now.cpu.saturating_sub(since.cpu);
+            self.cpu_us_per_message = Some(cpu.as_secs_f64() * 1e6 / n);
+            let switches = now.context_switches.saturating_sub(since.context_switches);
+            self.context_switches_per_message = Some(switches as f64 / n);
+        }
+        self
     }
 
     /// Writes the report: one JSON object, or a few lines of text.
@@ -131,6 +155,14 @@ impl Report {
             if let Some(kb) = self.peak_rss_kb {
                 writeln!(out, "peak RSS: {kb} kB")?;
             }
+            if let (Some(cpu), Some(switches)) =
+                (self.cpu_us_per_message, self.context_switches_per_message)
+            {
+                writeln!(
+                    out,
+                    "per message: {cpu:.1} µs CPU, {switches:.2} context switches"
+                )?;
+            }
             if let Some(l) = &self.latency_ms {
                 writeln!(
                     out,
@@ -143,6 +175,33 @@ impl Report {
             }
         }
         out.flush()
+    }
+}
+
+/// What this process has used so far: `getrusage(RUSAGE_SELF)`, which
+/// counts every thread, also those that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// User and system CPU time.
+    pub cpu: Duration,
+    /// Voluntary and involuntary context switches.
+    pub context_switches: u64,
+}
+
+impl Usage {
+    /// This process's usage now; `None` where `getrusage` fails.
+    pub fn now() -> Option<Self> {
+        use nix::sys::resource::{getrusage, UsageWho};
+        let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+        let time = |t: nix::sys::time::TimeVal| {
+            Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+                + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+        };
+        let switches = usage.voluntary_context_switches() + usage.involuntary_context_switches();
+        Some(Self {
+            cpu: time(usage.user_time()) + time(usage.system_time()),
+            context_switches: u64::try_from(switches).unwrap_or(0),
+        })
     }
 }
 
@@ -184,6 +243,40 @@ mod tests {
         assert!(
             text.contains("1000 messages") && text.contains("first error: boom"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn usage_per_message_is_what_the_process_used_since() {
+        let before = Usage::now().expect("getrusage works here");
+        // Burn CPU until getrusage counts it (it counts in ticks).
+        let mut spin = 0u64;
+        while Usage::now().expect("usage").cpu <= before.cpu {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let r = Report::received("t", 4, Some(Duration::from_secs(1)), 0)
+            .with_usage_since(Some(before));
+        let spent_us = (Usage::now().expect("usage").cpu - before.cpu).as_secs_f64() * 1e6;
+        let cpu = r.cpu_us_per_message.expect("cpu per message");
+        assert!(
+            cpu > 0.0 && cpu * 4.0 <= spent_us,
+            "{cpu} x 4 vs {spent_us}"
+        );
+        assert!(r.context_switches_per_message.is_some(), "{r:?}");
+        let json = serde_json::to_value(&r).expect("serializes");
+        assert!(json["cpu_us_per_message"].as_f64().is_some(), "{json}");
+        let mut text = Vec::new();
+        r.write(&mut text, false).expect("write");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("per message:") && text.contains("µs CPU"),
+            "{text}"
+        );
+        // No message, nothing per message.
+        let idle = Report::received("t", 0, None, 0).with_usage_since(Some(before));
+        assert_eq!(
+            (idle.cpu_us_per_message, idle.context_switches_per_message),
+            (None, None)
         );
     }
 
