@@ -32,8 +32,6 @@
 #![deny(missing_docs)]
 
 pub mod admin;
-#[cfg(feature = "amqprs-prototype")]
-mod amqprs_prototype;
 mod compression;
 mod consumers;
 mod driver;
@@ -123,11 +121,6 @@ pub const SCHEMES: &[&str] = &["rabbit", "kombu"];
 pub const DRIVER: &str = "rabbit";
 
 fn factory(url: &TransportUrl, config: &Config) -> Result<Arc<dyn Driver>> {
-    // Issue 18's measurement only: see `amqprs_prototype`.
-    #[cfg(feature = "amqprs-prototype")]
-    if std::env::var("OSLO_MESSAGING_RABBIT_CLIENT").as_deref() == Ok("amqprs") {
-        return Ok(Arc::new(amqprs_prototype::AmqprsDriver::new(url, config)?));
-    }
     Ok(Arc::new(RabbitDriver::new(url, config)?))
 }
 
