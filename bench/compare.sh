@@ -306,3 +306,11 @@ acknowledgements.
 
 Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), RabbitMQ $(rabbitmqctl version 2>/dev/null), $(date -u +%Y-%m-%d), oslo.messaging 18.3.1 (Python $("$py" -c 'import sys; print(sys.version.split()[0])')).
 TABLE
+
+# Where the time of a sequential call goes, for the targets above that
+# are missed: perf's samples of our server and client, by thread, kernel
+# and user space, and symbol.
+if command -v perf >/dev/null; then
+    printf '\nWhere the time of a sequential call goes (bench/profile.sh: perf cpu-clock samples of ours):\n\n'
+    CALLS="$SEQUENTIAL" URL="$URL" bench/profile.sh
+fi
