@@ -111,32 +111,59 @@ impl Amqp {
     }
 }
 
-/// Connects to the first host of the transport URL (`rabbit://` or
-/// `kombu://`), with the URL's credentials and virtual host.
-async fn connect(global: &GlobalArgs) -> Result<Arc<Connection>, CliError> {
-    let config = load_config(global, &[])?;
-    let url = TransportUrl::parse(&url_for(global, &config, Traffic::Rpc)?)?;
-    if !matches!(url.driver_name(), "rabbit" | "kombu") {
-        return Err(CliError::Usage(format!(
-            "the raw benchmarks need a rabbit:// URL, not {}://",
-            url.scheme
-        )));
+/// Where a raw floor connects: the first host of the transport URL
+/// (`rabbit://` or `kombu://`), its credentials (guest/guest when it has
+/// none) and virtual host (`/`).
+pub(super) struct Broker {
+    pub hostname: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub vhost: String,
+}
+
+impl Broker {
+    /// The broker of `--url` (or the configuration's transport URL).
+    ///
+    /// # Errors
+    /// A URL that is not `rabbit://` or names no host (usage errors).
+    pub(super) fn of(global: &GlobalArgs) -> Result<Self, CliError> {
+        let config = load_config(global, &[])?;
+        let url = TransportUrl::parse(&url_for(global, &config, Traffic::Rpc)?)?;
+        if !matches!(url.driver_name(), "rabbit" | "kombu") {
+            return Err(CliError::Usage(format!(
+                "the raw benchmarks need a rabbit:// URL, not {}://",
+                url.scheme
+            )));
+        }
+        let host = url
+            .hosts
+            .first()
+            .ok_or_else(|| CliError::Usage("the transport URL names no host".into()))?;
+        Ok(Self {
+            hostname: host.hostname.clone(),
+            port: host.port.unwrap_or(5672),
+            username: host.username.clone().unwrap_or_else(|| "guest".into()),
+            password: host.password.clone().unwrap_or_else(|| "guest".into()),
+            vhost: url.virtual_host.clone().unwrap_or_else(|| "/".into()),
+        })
     }
-    let host = url
-        .hosts
-        .first()
-        .ok_or_else(|| CliError::Usage("the transport URL names no host".into()))?;
+}
+
+/// Connects to the broker of the transport URL.
+async fn connect(global: &GlobalArgs) -> Result<Arc<Connection>, CliError> {
+    let broker = Broker::of(global)?;
     let uri = AMQPUri {
         scheme: AMQPScheme::AMQP,
         authority: AMQPAuthority {
             userinfo: AMQPUserInfo {
-                username: host.username.clone().unwrap_or_else(|| "guest".into()),
-                password: host.password.clone().unwrap_or_else(|| "guest".into()),
+                username: broker.username,
+                password: broker.password,
             },
-            host: host.hostname.clone(),
-            port: host.port.unwrap_or(5672),
+            host: broker.hostname,
+            port: broker.port,
         },
-        vhost: url.virtual_host.clone().unwrap_or_else(|| "/".into()),
+        vhost: broker.vhost,
         query: AMQPQueryString::default(),
     };
     Connection::connect_uri(uri, ConnectionProperties::default())
@@ -333,8 +360,50 @@ pub async fn server(
     Ok(())
 }
 
-/// Calls waiting for their replies, by correlation id.
-type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>;
+/// Calls waiting for their replies, by correlation id (the call's
+/// sequence number); both raw floors use it.
+#[derive(Clone, Default)]
+pub(super) struct Calls(Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>);
+
+impl Calls {
+    /// Registers call `seq`: its correlation id, and where its reply comes.
+    pub(super) fn register(&self, seq: u64) -> (String, oneshot::Receiver<()>) {
+        let id = seq.to_string();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.0).insert(id.clone(), tx);
+        (id, rx)
+    }
+
+    /// Hands the reply with correlation id `id` to its call, if one waits.
+    pub(super) fn answer(&self, id: &str) {
+        if let Some(tx) = lock(&self.0).remove(id) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// The reply consumer stopped: the waiting calls fail at once rather
+    /// than at their timeout.
+    pub(super) fn fail_all(&self) {
+        lock(&self.0).clear();
+    }
+
+    /// Waits at most `timeout` for call `seq`'s reply.
+    pub(super) async fn wait(
+        &self,
+        seq: u64,
+        reply: oneshot::Receiver<()>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        match tokio::time::timeout(timeout, reply).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("the reply consumer stopped".into()),
+            Err(_) => {
+                lock(&self.0).remove(&seq.to_string());
+                Err(format!("no reply within {timeout:?}"))
+            }
+        }
+    }
+}
 
 /// `bench raw-client`.
 ///
@@ -373,7 +442,7 @@ pub async fn client(
         }
         channels.push(channel);
     }
-    let waiting: Waiting = Arc::default();
+    let waiting = Calls::default();
     let reply_to = match args.cast {
         true => None,
         false => Some(consume_replies(&connection, &queue, amqp, waiting.clone()).await?),
@@ -431,7 +500,7 @@ async fn consume_replies(
     connection: &Connection,
     queue: &str,
     amqp: Amqp,
-    waiting: Waiting,
+    waiting: Calls,
 ) -> Result<String, CliError> {
     let channel = connection
         .create_channel()
@@ -469,12 +538,9 @@ async fn consume_replies(
             let Some(id) = d.properties.correlation_id() else {
                 continue;
             };
-            if let Some(tx) = lock(&waiting).remove(id.as_str()) {
-                let _ = tx.send(());
-            }
+            waiting.answer(id.as_str());
         }
-        // The waiting calls fail at once rather than at their timeout.
-        lock(&waiting).clear();
+        waiting.fail_all();
     });
     Ok(name)
 }
@@ -482,7 +548,7 @@ async fn consume_replies(
 /// What every send shares.
 struct Sender {
     pool: Mutex<Vec<Channel>>,
-    waiting: Waiting,
+    waiting: Calls,
     exchange: String,
     amqp: Amqp,
     queue: String,
@@ -506,9 +572,7 @@ impl Sender {
         let mut props = self.amqp.properties(self.reply_to.is_some());
         let mut reply = None;
         if let Some(reply_to) = &self.reply_to {
-            let id = seq.to_string();
-            let (tx, rx) = oneshot::channel();
-            lock(&self.waiting).insert(id.clone(), tx);
+            let (id, rx) = self.waiting.register(seq);
             props = props
                 .with_correlation_id(id.into())
                 .with_reply_to(reply_to.as_str().into());
@@ -529,14 +593,7 @@ impl Sender {
                 .await
                 .map(drop)
                 .map_err(|e| format!("publisher confirm: {e}")),
-            Some(rx) => match tokio::time::timeout(self.timeout, rx).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err("the reply consumer stopped".into()),
-                Err(_) => {
-                    lock(&self.waiting).remove(&seq.to_string());
-                    Err(format!("no reply within {:?}", self.timeout))
-                }
-            },
+            Some(rx) => self.waiting.wait(seq, rx, self.timeout).await,
         }
     }
 }

@@ -20,12 +20,11 @@ use amqprs::channel::{
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
-use oslo_messaging_core::TransportUrl;
 use tokio::sync::oneshot;
 
+use super::raw::{Broker, Calls};
 use super::{load, lock, serve_until, topic, Counter};
 use crate::args::{GlobalArgs, RawClientArgs, RawServerArgs};
-use crate::commands::{load_config, url_for, Traffic};
 use crate::exit::CliError;
 use crate::signal::Signal;
 
@@ -47,28 +46,16 @@ fn plain_only(oslo_amqp: bool, quorum: bool) -> Result<(), CliError> {
     }
 }
 
-/// Connects to the first host of the transport URL (`rabbit://` or
-/// `kombu://`), with the URL's credentials and virtual host.
+/// Connects to the broker of the transport URL.
 async fn connect(global: &GlobalArgs) -> Result<Connection, CliError> {
-    let config = load_config(global, &[])?;
-    let url = TransportUrl::parse(&url_for(global, &config, Traffic::Rpc)?)?;
-    if !matches!(url.driver_name(), "rabbit" | "kombu") {
-        return Err(CliError::Usage(format!(
-            "the raw benchmarks need a rabbit:// URL, not {}://",
-            url.scheme
-        )));
-    }
-    let host = url
-        .hosts
-        .first()
-        .ok_or_else(|| CliError::Usage("the transport URL names no host".into()))?;
+    let broker = Broker::of(global)?;
     let mut args = OpenConnectionArguments::new(
-        &host.hostname,
-        host.port.unwrap_or(5672),
-        host.username.as_deref().unwrap_or("guest"),
-        host.password.as_deref().unwrap_or("guest"),
+        &broker.hostname,
+        broker.port,
+        &broker.username,
+        &broker.password,
     );
-    args.virtual_host(url.virtual_host.as_deref().unwrap_or("/"));
+    args.virtual_host(&broker.vhost);
     Connection::open(&args).await.map_err(failed("connect"))
 }
 
@@ -170,9 +157,6 @@ pub async fn server(
     counter.finish("raw-server", &ready, args.server.json, out, err)?;
     Ok(())
 }
-
-/// Calls waiting for their replies, by correlation id.
-type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>;
 
 /// A confirm channel's publishes waiting for their confirms, by delivery
 /// tag (tags count from 1 on each channel after `confirm.select`).
@@ -281,7 +265,7 @@ pub async fn client(
         };
         lanes.push(Lane { channel, confirms });
     }
-    let waiting: Waiting = Arc::default();
+    let waiting = Calls::default();
     let reply_to = match args.cast {
         true => None,
         false => Some(consume_replies(&connection, waiting.clone()).await?),
@@ -311,7 +295,7 @@ pub async fn client(
 
 /// Declares the client's exclusive, server-named reply queue and routes
 /// its messages to the waiting calls; returns the queue's name.
-async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<String, CliError> {
+async fn consume_replies(connection: &Connection, waiting: Calls) -> Result<String, CliError> {
     let channel = connection
         .open_channel(None)
         .await
@@ -333,12 +317,11 @@ async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<St
                 .basic_properties
                 .as_ref()
                 .and_then(|p| p.correlation_id());
-            if let Some(tx) = id.and_then(|id| lock(&waiting).remove(id.as_str())) {
-                let _ = tx.send(());
+            if let Some(id) = id {
+                waiting.answer(id);
             }
         }
-        // The waiting calls fail at once rather than at their timeout.
-        lock(&waiting).clear();
+        waiting.fail_all();
     });
     Ok(name)
 }
@@ -347,7 +330,7 @@ async fn consume_replies(connection: &Connection, waiting: Waiting) -> Result<St
 struct Sender {
     /// Channels no send is using: as many as senders.
     lanes: Mutex<Vec<Lane>>,
-    waiting: Waiting,
+    waiting: Calls,
     queue: String,
     reply_to: Option<String>,
     body: Vec<u8>,
@@ -369,9 +352,7 @@ impl Sender {
         let mut props = BasicProperties::default();
         let mut reply = None;
         if let Some(reply_to) = &self.reply_to {
-            let id = seq.to_string();
-            let (tx, rx) = oneshot::channel();
-            lock(&self.waiting).insert(id.clone(), tx);
+            let (id, rx) = self.waiting.register(seq);
             props.with_correlation_id(&id).with_reply_to(reply_to);
             reply = Some(rx);
         }
@@ -399,14 +380,9 @@ impl Sender {
                 Err(_) => Err(format!("no publisher confirm within {:?}", self.timeout)),
             };
         }
-        let Some(rx) = reply else { return Ok(()) };
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err("the reply consumer stopped".into()),
-            Err(_) => {
-                lock(&self.waiting).remove(&seq.to_string());
-                Err(format!("no reply within {:?}", self.timeout))
-            }
+        match reply {
+            Some(rx) => self.waiting.wait(seq, rx, self.timeout).await,
+            None => Ok(()),
         }
     }
 }
