@@ -19,11 +19,16 @@ TOPIC="bench_profile_$$"
 work="target/bench-profile"
 mkdir -p "$work"
 command -v perf >/dev/null || { echo "profile.sh: perf is not installed" >&2; exit 1; }
+perf record -q -o /dev/null -e cpu-clock true >/dev/null 2>&1 ||
+    { echo "profile.sh: perf cannot record here (perf_event_paranoid?)" >&2; exit 1; }
 cargo build -q --release -p oslo-messaging-cli --bins
 cli=target/release/oslo-messaging
 
+server=""; recorder=""
 cleanup() {
     local q
+    # Nothing of ours outlives the script, however it ends.
+    for pid in $server $recorder; do kill "$pid" 2>/dev/null || true; done
     for q in "$TOPIC" "$TOPIC.profiler_server"; do
         rabbitmqctl delete_queue -q "$q" >/dev/null 2>&1 || true
     done

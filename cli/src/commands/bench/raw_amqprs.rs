@@ -306,7 +306,12 @@ async fn consume_replies(connection: &Connection, waiting: Calls) -> Result<Stri
         .map_err(failed("declare the reply queue"))?
         .ok_or_else(|| CliError::Unexpected("raw benchmark (amqprs): no reply queue".into()))?;
     let (_, mut replies) = channel
-        .basic_consume_rx(BasicConsumeArguments::new(&name, "").finish())
+        .basic_consume_rx(
+            // No acks, as the lapin floor's reply consumer.
+            BasicConsumeArguments::new(&name, "")
+                .manual_ack(false)
+                .finish(),
+        )
         .await
         .map_err(failed("consume the reply queue"))?;
     tokio::spawn(async move {
@@ -362,22 +367,42 @@ impl Sender {
             let (tx, rx) = oneshot::channel();
             let tag = confirms.next_tag;
             confirms.waiting.insert(tag, tx);
-            rx
+            (tag, rx)
         });
-        lane.channel
+        // Forgets a publish the broker will not confirm: not sent (the
+        // broker's count did not move), or timed out.
+        let forget = |tag: u64, sent: bool| {
+            if let Some(confirms) = &lane.confirms {
+                let mut confirms = lock(confirms);
+                confirms.waiting.remove(&tag);
+                if !sent && confirms.next_tag == tag {
+                    confirms.next_tag -= 1;
+                }
+            }
+        };
+        let published = lane
+            .channel
             .basic_publish(
                 props.finish(),
                 self.body.clone(),
                 BasicPublishArguments::new("", &self.queue),
             )
-            .await
-            .map_err(|e| format!("publish: {e}"))?;
-        if let Some(confirm) = confirm {
+            .await;
+        if let Err(e) = published {
+            if let Some((tag, _)) = &confirm {
+                forget(*tag, false);
+            }
+            return Err(format!("publish: {e}"));
+        }
+        if let Some((tag, confirm)) = confirm {
             return match tokio::time::timeout(self.timeout, confirm).await {
                 Ok(Ok(true)) => Ok(()),
                 Ok(Ok(false)) => Err("the broker nacked the publish".into()),
                 Ok(Err(_)) => Err("the channel closed before the confirm".into()),
-                Err(_) => Err(format!("no publisher confirm within {:?}", self.timeout)),
+                Err(_) => {
+                    forget(tag, true);
+                    Err(format!("no publisher confirm within {:?}", self.timeout))
+                }
             };
         }
         match reply {
