@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
-use oslo_messaging_core::telemetry::trace::{TRACEPARENT, TRACESTATE};
+use oslo_messaging_core::telemetry::trace;
 pub(crate) use oslo_messaging_core::wire::*;
 use oslo_messaging_core::{Context, Result};
 
@@ -32,32 +32,24 @@ pub(crate) fn properties(expiration: Option<Duration>, context: &Context) -> Bas
 /// The trace context of a request context as AMQP headers.
 fn trace_headers(context: &Context) -> Option<FieldTable> {
     let mut headers = None;
-    for key in [TRACEPARENT, TRACESTATE] {
-        if let Some(value) = context.get(key).and_then(|v| v.as_str()) {
-            headers.get_or_insert_with(FieldTable::default).insert(
-                ShortString::from(key),
-                AMQPValue::LongString(LongString::from(value)),
-            );
-        }
+    for (key, value) in trace::headers(context) {
+        headers.get_or_insert_with(FieldTable::default).insert(
+            ShortString::from(key),
+            AMQPValue::LongString(LongString::from(value)),
+        );
     }
     headers
 }
 
 /// The trace context AMQP headers carry, into the request context when it
-/// has none of its own (a publisher that sets only the headers).
+/// has none of its own (see `trace::merge_headers`).
 fn merge_trace_headers(headers: Option<&FieldTable>, context: &mut Context) {
     let Some(headers) = headers else { return };
-    if context.contains_key(TRACEPARENT) {
-        return;
-    }
-    for key in [TRACEPARENT, TRACESTATE] {
-        let value = match headers.inner().get(key) {
-            Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-            Some(AMQPValue::ShortString(s)) => s.as_str().to_owned(),
-            _ => continue,
-        };
-        context.insert(key.to_owned(), serde_json::Value::String(value));
-    }
+    trace::merge_headers(context, |key| match headers.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    });
 }
 
 /// A delivery's body unpacked, decompressed first when its `compression`
@@ -77,6 +69,7 @@ pub(crate) fn unpack_delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oslo_messaging_core::telemetry::trace::{TRACEPARENT, TRACESTATE};
 
     #[test]
     fn properties_match_kombu() {

@@ -37,24 +37,15 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         .unwrap_or_else(|_| panic!("timed out after {PATIENCE:?} waiting for {what}"))
 }
 
-/// Waits until `transport`'s health satisfies `holds`, looking every 20 ms
-/// (the driver's state changes have no other event to wait on), failing
-/// the test with `what` after [`PATIENCE`].
+/// Waits until `transport`'s health satisfies `holds` (see
+/// [`oslo_messaging_core::conformance::until_health`]), failing the test
+/// with `what` after [`PATIENCE`].
 pub async fn until_health(
     what: &str,
     transport: &Transport,
     holds: impl Fn(&oslo_messaging_core::health::Health) -> bool,
 ) {
-    within(what, async {
-        let mut ticks = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            ticks.tick().await;
-            if holds(&transport.health()) {
-                return;
-            }
-        }
-    })
-    .await;
+    oslo_messaging_core::conformance::until_health(what, transport, PATIENCE, holds).await;
 }
 
 /// `<prefix><pid>_<what>_<n>`: a name no other test, in this run or a

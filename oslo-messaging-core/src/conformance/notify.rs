@@ -67,18 +67,6 @@ fn recorder(
     )
 }
 
-/// An endpoint that forwards every notification to the returned receiver.
-pub(super) fn recorder_for_telemetry() -> (NotificationEndpoint, Rx<Notification>) {
-    let (tx, rx) = unbounded_channel();
-    let endpoint = NotificationEndpoint::builder(tx)
-        .on_priorities(Priority::ALL, |tx, n| async move {
-            let _ = tx.send(n);
-            Ok(NotificationResult::Handled)
-        })
-        .build();
-    (endpoint, rx)
-}
-
 fn notifier(t: &Transport, driver: &str, topic: &str, publisher: &str) -> Notifier {
     Notifier::builder(t)
         .driver(driver)

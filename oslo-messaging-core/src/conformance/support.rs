@@ -21,6 +21,33 @@ pub async fn within<T>(h: &Harness, what: &str, fut: impl Future<Output = T>) ->
     }
 }
 
+/// Waits until `transport`'s health satisfies `holds`, looking every 20 ms
+/// (a driver's state changes have no other event to wait on), failing the
+/// test with `what` and the last health seen after `patience`.
+pub async fn until_health(
+    what: &str,
+    transport: &crate::Transport,
+    patience: std::time::Duration,
+    holds: impl Fn(&crate::health::Health) -> bool,
+) {
+    let waited = tokio::time::timeout(patience, async {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+        loop {
+            ticks.tick().await;
+            if holds(&transport.health()) {
+                return;
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        panic!(
+            "timed out after {patience:?} waiting for {what}; health: {:#?}",
+            transport.health()
+        );
+    }
+}
+
 /// Stops `server` and waits for the requests it was handling.
 pub async fn stop_server(h: &Harness, server: &crate::rpc::RpcServer) {
     within(h, "server stop", server.stop()).await.expect("stop");

@@ -10,9 +10,11 @@ use opentelemetry::{Context as OtelContext, Value as OtelValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::json;
 
-use super::notify::recorder_for_telemetry;
 use crate::conformance::{context, stop_server, test_endpoint, within, Harness};
-use crate::notify::{NotificationListener, Notifier, NotifySendExt as _};
+use crate::message::Priority;
+use crate::notify::{
+    NotificationEndpoint, NotificationListener, NotificationResult, Notifier, NotifySendExt as _,
+};
 use crate::rpc::{RpcClient, RpcServer};
 use crate::telemetry::trace::TRACEPARENT;
 use crate::telemetry::Telemetry;
@@ -167,12 +169,21 @@ pub async fn traces_follow_a_call_to_the_server(h: &Harness) {
 }
 
 /// A notification's `PRODUCER` span reaches the listener as the
-/// notification context's `traceparent`.
+/// notification context's `traceparent`, and the listener's `CONSUMER`
+/// span, `process <topic>.<priority>`, is its child, current while the
+/// endpoint runs.
 pub async fn notify_carries_trace_context(h: &Harness) {
     let (provider, exporter) = in_memory();
     let t = traced(&h.transport().await, &provider);
     let topic = h.unique("topic");
-    let (endpoint, mut rx) = recorder_for_telemetry();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let endpoint = NotificationEndpoint::builder(tx)
+        .on_priorities(Priority::ALL, |tx, n| async move {
+            let current = OtelContext::current().span().span_context().span_id();
+            let _ = tx.send((n, current));
+            Ok(NotificationResult::Handled)
+        })
+        .build();
     let listener = NotificationListener::builder(&t, vec![Target::topic(&topic)])
         .endpoint(endpoint)
         .build()
@@ -197,7 +208,7 @@ pub async fn notify_carries_trace_context(h: &Harness) {
     )
     .await
     .expect("notify");
-    let n = within(h, "notification", rx.recv())
+    let (n, current) = within(h, "notification", rx.recv())
         .await
         .expect("received");
     listener.stop().await.expect("stop");
@@ -206,6 +217,28 @@ pub async fn notify_carries_trace_context(h: &Harness) {
     let sent = named(&spans, &format!("notify {topic}.info"));
     assert_eq!(sent.len(), 1, "spans: {spans:#?}");
     assert_eq!(sent[0].span_kind, SpanKind::Producer);
+    let processed = named(&spans, &format!("process {topic}.info"));
+    assert_eq!(processed.len(), 1, "spans: {spans:#?}");
+    let processed = processed[0];
+    assert_eq!(processed.span_kind, SpanKind::Consumer);
+    assert_eq!(
+        processed.span_context.trace_id(),
+        sent[0].span_context.trace_id()
+    );
+    assert_eq!(processed.parent_span_id, sent[0].span_context.span_id());
+    assert_eq!(
+        current,
+        processed.span_context.span_id(),
+        "current in the endpoint"
+    );
+    assert_eq!(
+        attribute(processed, "messaging.operation.type").map(|v| v.as_str()),
+        Some("process".into())
+    );
+    assert_eq!(
+        attribute(processed, "messaging.message.id").map(|v| v.as_str().into_owned()),
+        n.metadata.message_id.clone()
+    );
     assert_eq!(
         n.context.get(TRACEPARENT).and_then(|v| v.as_str()),
         Some(

@@ -4,12 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use opentelemetry::context::FutureExt as _;
+
 use crate::telemetry::{Failed, Observer, Operation};
 
 use super::endpoint::{CallbackResult, NotificationEndpoint, NotificationResult};
 use super::notification::{parse_message, Notification, ParseError};
 use crate::driver::{IncomingNotification, NotificationHandle};
-use crate::message::Priority;
+use crate::message::{Context, Priority};
 use crate::serializer::Serializer;
 
 #[derive(Clone)]
@@ -56,11 +58,22 @@ impl NotifyDispatcher {
         self
     }
 
-    /// Starts recording the processing of a notification of `priority`.
-    fn consumed(&self, priority: Priority) -> Option<Operation> {
+    /// What the span of a received notification needs of its context
+    /// (see [`Observer::carrier`]).
+    fn carrier(&self, incoming: &IncomingNotification) -> Option<Context> {
+        self.observed.as_ref()?.0.carrier(&incoming.context)
+    }
+
+    /// Starts recording the processing of notification `n`, received with
+    /// `carrier`.
+    fn consumed(&self, n: &Notification, carrier: Option<&Context>) -> Option<Operation> {
         let (observer, topic) = self.observed.as_ref()?;
-        let destination = crate::address::notification_topic(topic, priority);
-        Some(observer.start_counted("process", &destination))
+        let destination = crate::address::notification_topic(topic, n.priority);
+        Some(observer.start_process_notification(
+            &destination,
+            carrier,
+            n.metadata.message_id.as_deref(),
+        ))
     }
 
     /// The union of the endpoints' priorities.
@@ -108,11 +121,19 @@ impl NotifyDispatcher {
 
     /// Dispatch one message to the endpoints, then acknowledge or requeue it.
     pub(crate) async fn process_one(&self, incoming: IncomingNotification) {
+        let carrier = self.carrier(&incoming);
         let (handle, parsed) = self.parse(incoming);
         let requeue = match parsed {
             Ok(n) => {
-                let op = self.consumed(n.priority);
-                let requeue = self.dispatch(n).await == NotificationResult::Requeue;
+                let op = self.consumed(&n, carrier.as_ref());
+                let dispatched = self.dispatch(n);
+                // The span is current while the endpoints run: what they
+                // send is its child.
+                let result = match op.as_ref().and_then(Operation::context) {
+                    Some(cx) => dispatched.with_context(cx.clone()).await,
+                    None => dispatched.await,
+                };
+                let requeue = result == NotificationResult::Requeue;
                 if let Some(op) = op {
                     op.finish(requeued(requeue));
                 }
@@ -148,12 +169,13 @@ impl NotifyDispatcher {
         // Each message's processing is the batch's: recorded once it is done.
         let mut ops = Vec::new();
         for (i, incoming) in batch.into_iter().enumerate() {
+            let carrier = self.carrier(&incoming);
             let (handle, parsed) = self.parse(incoming);
             handles.push(handle);
             match parsed {
                 Ok(n) => {
                     requeue.push(false);
-                    ops.push((i, self.consumed(n.priority)));
+                    ops.push((i, self.consumed(&n, carrier.as_ref())));
                     groups.entry(n.priority).or_default().push((i, n));
                 }
                 Err(r) => requeue.push(r),

@@ -52,6 +52,31 @@ pub fn extract(context: &Context) -> OtelContext {
         .extract_with_context(&OtelContext::new(), &ContextExtractor(context))
 }
 
+/// The W3C trace context of a request context as message headers
+/// (`traceparent`, then `tracestate`, those it has), for the drivers that
+/// also send it where their protocol's instrumentations read it: AMQP
+/// headers (RabbitMQ), record headers (Kafka).
+pub fn headers(context: &Context) -> impl Iterator<Item = (&'static str, &str)> {
+    [TRACEPARENT, TRACESTATE]
+        .into_iter()
+        .filter_map(|key| Some((key, context.get(key)?.as_str()?)))
+}
+
+/// Takes the trace context a message's headers carry (`header(name)`, the
+/// value of header `name`) into its request context, when the context has
+/// no `traceparent` of its own: a publisher that sets only the headers is
+/// honoured, and the body's own context wins over the headers'.
+pub fn merge_headers(context: &mut Context, header: impl Fn(&str) -> Option<String>) {
+    if context.contains_key(TRACEPARENT) {
+        return;
+    }
+    for key in [TRACEPARENT, TRACESTATE] {
+        if let Some(value) = header(key) {
+            context.insert(key.to_owned(), Value::String(value));
+        }
+    }
+}
+
 /// Starts a span of `kind` named `name` as a child of `parent`, and returns
 /// the context that holds it.
 pub(crate) fn start(
@@ -78,4 +103,41 @@ pub(crate) fn end(cx: &OtelContext, error: Option<(String, String)>) {
         span.set_status(Status::error(message));
     }
     span.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn headers_are_the_contexts_trace_keys() {
+        let mut context = Context::new();
+        assert_eq!(headers(&context).count(), 0);
+        context.insert("user".into(), "alice".into());
+        context.insert(TRACESTATE.into(), "congo=t61".into());
+        context.insert(TRACEPARENT.into(), PARENT.into());
+        let h: Vec<_> = headers(&context).collect();
+        assert_eq!(h, [(TRACEPARENT, PARENT), (TRACESTATE, "congo=t61")]);
+    }
+
+    #[test]
+    fn headers_fill_a_context_without_its_own_trace() {
+        let from = |key: &str| match key {
+            TRACEPARENT => Some(PARENT.to_owned()),
+            TRACESTATE => Some("congo=t61".to_owned()),
+            _ => None,
+        };
+        let mut context = Context::new();
+        merge_headers(&mut context, from);
+        assert_eq!(context[TRACEPARENT], PARENT);
+        assert_eq!(context[TRACESTATE], "congo=t61");
+        let own = "00-11111111111111111111111111111111-2222222222222222-01";
+        let mut context = Context::new();
+        context.insert(TRACEPARENT.into(), own.into());
+        merge_headers(&mut context, from);
+        assert_eq!(context[TRACEPARENT], own, "the body's own context wins");
+        assert!(!context.contains_key(TRACESTATE));
+    }
 }
