@@ -11,11 +11,16 @@ use oslo_messaging_core::driver::{
 };
 use oslo_messaging_core::health::Health;
 use oslo_messaging_core::message::{Context, NotificationFormat, Priority, RpcMessage};
+use oslo_messaging_core::telemetry::trace;
 use oslo_messaging_core::{wire, MessagingError, Result, Target};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
+use rdkafka::ClientContext;
 use serde_json::{Map, Value};
 
+use crate::connection::Connection;
 use crate::kafka_error;
 use crate::listener::{KafkaListener, ListenerSpec, Shared};
 use crate::options::{Brokers, Commit, KafkaOptions};
@@ -29,7 +34,8 @@ pub struct KafkaDriver {
     commit: Commit,
     brokers: Brokers,
     virtual_host: Option<String>,
-    producer: Mutex<Option<FutureProducer>>,
+    /// The producer, once made, and its connection.
+    producer: Mutex<Option<(Producer, Arc<Connection>)>>,
     topics: Topics,
     listeners: Mutex<Vec<Weak<Shared>>>,
 }
@@ -65,17 +71,20 @@ impl KafkaDriver {
     }
 
     /// The producer, made on first use (`_ensure_producer`).
-    fn producer(&self) -> Result<FutureProducer> {
+    fn producer(&self) -> Result<Producer> {
         let mut slot = self.producer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = &*slot {
+        if let Some((p, _)) = &*slot {
             return Ok(p.clone());
         }
-        let p: FutureProducer = self
+        let connection = Arc::new(Connection::new("publish"));
+        let p: Producer = self
             .options
             .producer_config(&self.brokers)
-            .create()
+            .create_with_context(ProducerContext {
+                connection: connection.clone(),
+            })
             .map_err(|e| kafka_error::connection("create a producer", e))?;
-        *slot = Some(p.clone());
+        *slot = Some((p.clone(), connection));
         Ok(p)
     }
 
@@ -86,11 +95,44 @@ impl KafkaDriver {
     }
 }
 
+/// The producer, with its connection's state in its context.
+type Producer = FutureProducer<ProducerContext>;
+
+/// librdkafka's callbacks for the producer: its connection's state.
+pub(crate) struct ProducerContext {
+    connection: Arc<Connection>,
+}
+
+impl ClientContext for ProducerContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.connection.on_stats(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(driver = DRIVER, %error, reason, "kafka producer error");
+        self.connection.on_error(&error, reason);
+    }
+}
+
 fn no_rpc(operation: &str) -> MessagingError {
     MessagingError::Unsupported {
         driver: DRIVER,
         operation: format!("{operation}: the Kafka driver carries notifications only, as in oslo.messaging (use rabbit:// for RPC)"),
     }
+}
+
+/// The W3C trace context of `context` as record headers (`traceparent`,
+/// `tracestate`), where Kafka instrumentations read it; none without one.
+/// Python's consumer reads the body's nested `_context` and ignores them.
+fn trace_headers(context: &Context) -> Option<OwnedHeaders> {
+    let mut headers = None;
+    for (key, value) in trace::headers(context) {
+        headers = Some(headers.unwrap_or_else(OwnedHeaders::new).insert(Header {
+            key,
+            value: Some(value),
+        }));
+    }
+    headers
 }
 
 #[async_trait]
@@ -122,7 +164,9 @@ impl Driver for KafkaDriver {
     /// Produces the record and waits for the broker to acknowledge it
     /// (Python returns once it is queued in the producer; waiting is what
     /// lets a failure be reported). The format is ignored: records are
-    /// always in the 2.0 envelope with a nested `_context`, as Python's.
+    /// always in the 2.0 envelope with a nested `_context`, as Python's,
+    /// with the context's trace context also in the record headers
+    /// `traceparent` and `tracestate`.
     async fn send_notification(
         &self,
         target: &Target,
@@ -138,7 +182,10 @@ impl Driver for KafkaDriver {
         let body = wire::notification_body_nested_context(context, message);
         let producer = self.producer()?;
         self.topics.ensure(std::slice::from_ref(&topic)).await?;
-        let record: FutureRecord<'_, (), _> = FutureRecord::to(&topic).payload(&body);
+        let mut record: FutureRecord<'_, (), _> = FutureRecord::to(&topic).payload(&body);
+        if let Some(headers) = trace_headers(context) {
+            record = record.headers(headers);
+        }
         match producer.send(record, Timeout::Never).await {
             Ok(_) => Ok(()),
             Err((e, _)) => Err(kafka_error::delivery(
@@ -195,11 +242,12 @@ impl Driver for KafkaDriver {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(p) = producer {
+        if let Some((p, connection)) = producer {
             let _ = tokio::task::spawn_blocking(move || {
                 if let Err(e) = p.flush(Timeout::After(std::time::Duration::from_secs(10))) {
                     tracing::error!(driver = DRIVER, error = %e, "flush error during producer close");
                 }
+                connection.close();
             })
             .await;
         }
@@ -221,10 +269,23 @@ impl Driver for KafkaDriver {
         .map_err(|e| kafka_error::connection("reach the brokers", e))
     }
 
+    /// The producer's connection (once made) and each listener's
+    /// consumer's (purposes `publish`, `consume`; see `crate::connection`),
+    /// and each listener's consumer.
     fn health(&self) -> Health {
+        let producer = self
+            .producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(_, connection)| connection.health());
+        let listeners = self.live_listeners();
         Health {
-            connections: Vec::new(),
-            consumers: self.live_listeners().iter().map(|s| s.health()).collect(),
+            connections: producer
+                .into_iter()
+                .chain(listeners.iter().map(|s| s.connection_health()))
+                .collect(),
+            consumers: listeners.iter().map(|s| s.health()).collect(),
         }
     }
 }

@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod connection;
 mod driver;
 mod kafka_error;
 mod listener;

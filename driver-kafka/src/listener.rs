@@ -28,15 +28,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oslo_messaging_core::driver::{IncomingNotification, Listener, NotificationHandle};
-use oslo_messaging_core::health::{ConsumerHealth, ConsumerState};
+use oslo_messaging_core::health::{ConnectionHealth, ConsumerHealth, ConsumerState};
+use oslo_messaging_core::telemetry::metrics;
+use oslo_messaging_core::telemetry::trace::{self, TRACEPARENT, TRACESTATE};
 use oslo_messaging_core::{wire, DriverError, MessagingError, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{watch, Notify};
 
+use crate::connection::Connection;
 use crate::kafka_error::connection;
 use crate::options::Commit;
 use crate::DRIVER;
@@ -57,6 +60,32 @@ struct Record {
     partition: i32,
     offset: i64,
     payload: Vec<u8>,
+    /// Its W3C trace-context headers (`traceparent`, `tracestate`).
+    trace: Vec<(String, String)>,
+}
+
+impl Record {
+    fn new(m: &BorrowedMessage<'_>) -> Self {
+        let trace = m
+            .headers()
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .filter(|h| h.key == TRACEPARENT || h.key == TRACESTATE)
+            .filter_map(|h| {
+                Some((
+                    h.key.to_owned(),
+                    std::str::from_utf8(h.value?).ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        Record {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            trace,
+        }
+    }
 }
 
 /// Which offsets of one partition are taken and not yet settled
@@ -106,6 +135,20 @@ struct Inner {
     buffered: VecDeque<Record>,
     assigned: Vec<TopicPartition>,
     progress: HashMap<TopicPartition, Progress>,
+    /// Per partition, the offset the next record should have: the start
+    /// offset of its assignment, then the last record's + 1. Unknown after
+    /// a requeue's seek (records polled before it still arrive).
+    expected: HashMap<TopicPartition, i64>,
+}
+
+/// How many offsets before `r` its partition skipped (`expected` moves
+/// past `r`): records the broker never delivered. Notification topics
+/// have no compaction or transactions, whose markers leave such gaps
+/// legitimately; a Kafka broker never skips otherwise, tansu 0.6 does when
+/// a fetch starts inside a record batch (it answers from the next batch).
+fn skipped(expected: &mut HashMap<TopicPartition, i64>, r: &Record) -> Option<i64> {
+    let before = expected.insert((r.topic.clone(), r.partition), r.offset + 1)?;
+    (r.offset > before).then(|| r.offset - before)
 }
 
 /// What the consumer thread, its callbacks and the async side share.
@@ -118,6 +161,8 @@ pub(crate) struct Shared {
     stop: AtomicBool,
     joined: watch::Sender<bool>,
     health: Mutex<ConsumerHealth>,
+    /// The consumer's connection (purpose `consume`).
+    connection: Connection,
     commit: Commit,
 }
 
@@ -133,6 +178,27 @@ impl Shared {
     /// This listener's consumer, for [`Driver::health`](oslo_messaging_core::driver::Driver::health).
     pub(crate) fn health(&self) -> ConsumerHealth {
         self.health_mut().clone()
+    }
+
+    /// This listener's consumer's connection.
+    pub(crate) fn connection_health(&self) -> ConnectionHealth {
+        self.connection.health()
+    }
+
+    /// The consumer consumes again (a record came, partitions were
+    /// assigned, or its connection is up with partitions assigned): from
+    /// `recovering`, counted as a recovery when it had consumed before.
+    fn consuming(&self) {
+        let mut h = self.health_mut();
+        if h.state != ConsumerState::Recovering {
+            return;
+        }
+        h.state = ConsumerState::Consuming;
+        if *self.joined.borrow() {
+            h.recoveries += 1;
+            metrics::consumer_recovered("kafka");
+            tracing::info!(driver = DRIVER, queue = %h.queue, "kafka consumer consuming again");
+        }
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
@@ -153,10 +219,18 @@ pub(crate) struct ListenerContext {
 impl ClientContext for ListenerContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(driver = DRIVER, %error, reason, "kafka consumer error");
+        self.shared.connection.on_error(&error, reason);
         let mut h = self.shared.health_mut();
         h.last_error = Some(format!("{error}: {reason}"));
         if h.state == ConsumerState::Consuming {
             h.state = ConsumerState::Recovering;
+        }
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.shared.connection.on_stats(statistics);
+        if self.shared.connection.is_connected() && !self.shared.lock().assigned.is_empty() {
+            self.shared.consuming();
         }
     }
 }
@@ -180,6 +254,14 @@ impl ConsumerContext for ListenerContext {
     }
 }
 
+/// `(topic, partition, offset)` of a list, for logs.
+fn offsets(tpl: &TopicPartitionList) -> Vec<(String, i32, Offset)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition(), e.offset()))
+        .collect()
+}
+
 fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
     tpl.elements()
         .iter()
@@ -192,6 +274,17 @@ impl ListenerContext {
         let assigned = partitions(tpl);
         match explicit_offsets(consumer, tpl) {
             Ok((start, first_time)) => {
+                {
+                    let mut inner = self.shared.lock();
+                    for e in start.elements() {
+                        if let Offset::Offset(n) = e.offset() {
+                            inner
+                                .expected
+                                .insert((e.topic().to_owned(), e.partition()), n);
+                        }
+                    }
+                }
+                tracing::info!(driver = DRIVER, start = ?offsets(&start), "partitions assigned");
                 if let Err(e) = consumer.assign(&start) {
                     tracing::warn!(driver = DRIVER, error = %e, "assign failed");
                 }
@@ -202,28 +295,29 @@ impl ListenerContext {
                 }
             }
             Err(e) => {
-                tracing::warn!(driver = DRIVER, error = %e,
+                tracing::warn!(driver = DRIVER, error = %e, partitions = ?assigned,
                     "could not read the group's offsets; starting where librdkafka resolves");
+                self.shared
+                    .lock()
+                    .expected
+                    .retain(|tp, _| !assigned.contains(tp));
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::warn!(driver = DRIVER, error = %e, "assign failed");
                 }
             }
         }
-        tracing::debug!(driver = DRIVER, ?assigned, "partitions assigned");
         {
             let mut inner = self.shared.lock();
             inner.progress.retain(|tp, _| assigned.contains(tp));
             inner.assigned = assigned;
         }
-        {
-            let mut h = self.shared.health_mut();
-            h.state = ConsumerState::Consuming;
-        }
+        self.shared.consuming();
         self.shared.joined.send_replace(true);
     }
 
     fn revoke(&self, consumer: &KafkaConsumer, tpl: &TopicPartitionList) {
         let revoked = partitions(tpl);
+        tracing::info!(driver = DRIVER, partitions = ?revoked, "partitions revoked");
         let mut commit = TopicPartitionList::new();
         {
             let mut inner = self.shared.lock();
@@ -238,6 +332,7 @@ impl ListenerContext {
                 }
             }
             inner.assigned.retain(|tp| !revoked.contains(tp));
+            inner.expected.retain(|tp, _| !revoked.contains(tp));
         }
         if commit.count() > 0 {
             if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
@@ -317,6 +412,7 @@ impl KafkaListener {
                 deliveries: 0,
                 recoveries: 0,
             }),
+            connection: Connection::new("consume"),
             commit: spec.commit,
         });
         let context = ListenerContext {
@@ -440,11 +536,17 @@ impl KafkaListener {
                 offset: r.offset,
             });
         match wire::unpack_nested_context(&r.payload) {
-            Ok((context, message)) => Some(IncomingNotification {
-                context,
-                message,
-                handle: Box::new(KafkaHandle { settle }),
-            }),
+            Ok((mut context, message)) => {
+                trace::merge_headers(&mut context, |key| {
+                    let (_, value) = r.trace.iter().find(|(k, _)| k == key)?;
+                    Some(value.clone())
+                });
+                Some(IncomingNotification {
+                    context,
+                    message,
+                    handle: Box::new(KafkaHandle { settle }),
+                })
+            }
             Err(e) => {
                 tracing::warn!(driver = DRIVER, topic = %r.topic, partition = r.partition,
                     offset = r.offset, error = %e, "dropping a malformed record");
@@ -505,19 +607,24 @@ fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
                 shared.health_mut().last_error = Some(e.to_string());
             }
             Some(Ok(m)) => {
-                let record = Record {
-                    topic: m.topic().to_owned(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    payload: m.payload().unwrap_or_default().to_vec(),
+                let record = Record::new(&m);
+                let gap = {
+                    let mut inner = shared.lock();
+                    let gap = skipped(&mut inner.expected, &record);
+                    inner.buffered.push_back(record);
+                    gap.map(|n| (n, m.offset()))
                 };
-                shared.lock().buffered.push_back(record);
-                {
-                    let mut h = shared.health_mut();
-                    if h.state == ConsumerState::Recovering {
-                        h.state = ConsumerState::Consuming;
-                    }
+                if let Some((n, offset)) = gap {
+                    let what = format!(
+                        "{n} record(s) before offset {offset} of {}[{}] were never delivered: \
+                         the broker skipped them",
+                        m.topic(),
+                        m.partition()
+                    );
+                    tracing::error!(driver = DRIVER, "{what}");
+                    shared.health_mut().last_error = Some(what);
                 }
+                shared.consuming();
                 shared.wake.notify_one();
             }
         }
@@ -574,6 +681,7 @@ impl Listener<IncomingNotification> for KafkaListener {
             let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
         }
         self.shared.health_mut().state = ConsumerState::Recovering;
+        self.shared.connection.close();
     }
 }
 
@@ -609,6 +717,7 @@ impl Settle {
                 return Ok(());
             }
             if requeue {
+                inner.expected.remove(&tp);
                 inner.buffered.retain(|r| {
                     !(r.topic == self.topic
                         && r.partition == self.partition
@@ -676,7 +785,33 @@ impl NotificationHandle for KafkaHandle {
 
 #[cfg(test)]
 mod tests {
-    use super::Progress;
+    use std::collections::HashMap;
+
+    use super::{skipped, Progress, Record};
+
+    #[test]
+    fn a_partition_that_skips_offsets_is_caught() {
+        let record = |partition, offset| Record {
+            topic: "t.info".into(),
+            partition,
+            offset,
+            payload: Vec::new(),
+            trace: Vec::new(),
+        };
+        let mut expected = HashMap::new();
+        // Unknown start: the first record sets it.
+        assert_eq!(skipped(&mut expected, &record(0, 7)), None);
+        assert_eq!(skipped(&mut expected, &record(0, 8)), None);
+        assert_eq!(skipped(&mut expected, &record(0, 12)), Some(3));
+        assert_eq!(skipped(&mut expected, &record(0, 13)), None);
+        // Again (a seek back) is not a gap.
+        assert_eq!(skipped(&mut expected, &record(0, 5)), None);
+        // Partitions are apart; a start offset is where the next must be.
+        expected.insert(("t.info".into(), 1), 100);
+        assert_eq!(skipped(&mut expected, &record(1, 100)), None);
+        expected.insert(("t.info".into(), 1), 200);
+        assert_eq!(skipped(&mut expected, &record(1, 210)), Some(10));
+    }
 
     #[test]
     fn commits_stop_at_the_first_unsettled_or_requeued_offset() {

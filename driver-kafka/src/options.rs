@@ -9,6 +9,8 @@
 use oslo_messaging_core::config::{lenient, OptionGroup};
 use oslo_messaging_core::{MessagingError, Result};
 use rdkafka::ClientConfig;
+
+use crate::connection::STATS_INTERVAL_MS;
 use serde::{Deserialize, Serialize};
 
 /// The group's name, as in oslo.messaging.
@@ -278,7 +280,9 @@ impl KafkaOptions {
         c
     }
 
-    /// A producer's properties (`ProducerConnection._ensure_producer`).
+    /// A producer's properties (`ProducerConnection._ensure_producer`), and
+    /// `statistics.interval.ms`, by which its connection's state is known
+    /// (`crate::connection`).
     pub(crate) fn producer_config(&self, brokers: &Brokers) -> ClientConfig {
         let mut c = self.client_config(brokers);
         c.set(
@@ -286,13 +290,15 @@ impl KafkaOptions {
             format!("{}", self.producer_batch_timeout * 1000.0),
         )
         .set("batch.num.messages", self.producer_batch_size.to_string())
-        .set("compression.codec", &self.compression_codec);
+        .set("compression.codec", &self.compression_codec)
+        .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
         c
     }
 
     /// A listener's properties (`ConsumerConnection.declare_topic_consumer`),
     /// plus `allow.auto.create.topics` so that a listener may start before
-    /// anything was sent to its topics.
+    /// anything was sent to its topics, and `statistics.interval.ms`, by
+    /// which its connection's state is known (`crate::connection`).
     pub(crate) fn consumer_config(&self, brokers: &Brokers, group: &str) -> ClientConfig {
         let mut c = self.client_config(brokers);
         c.set("group.id", group)
@@ -303,7 +309,8 @@ impl KafkaOptions {
             )
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "latest")
-            .set("allow.auto.create.topics", "true");
+            .set("allow.auto.create.topics", "true")
+            .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
         c
     }
 }
