@@ -113,11 +113,15 @@ once() { # kind topic count concurrency
         quorum-cast) server=(raw-server --oslo-amqp --quorum --prefetch 10)
             client=(raw-client --oslo-amqp --quorum --cast); rate_of=server ;;
     esac
-    "$cli" --url "$run_url" "${run_args[@]}" --topic "$topic" bench "${server[@]}" --messages "$n" --json \
+    # Over Kafka, a consumer group per run: a member of an earlier run's
+    # group that the broker still holds would rebalance this one.
+    local url=$run_url
+    [[ $url == kafka://* ]] && url+="?consumer_group=${topic}_group"
+    "$cli" --url "$url" "${run_args[@]}" --topic "$topic" bench "${server[@]}" --messages "$n" --json \
         >"$work/server.json" 2>"$work/server.err" &
     local pid=$!
     wait_for "$work/server.err" "^bench server ready" $pid "$work/server.err"
-    "$cli" --url "$run_url" "${run_args[@]}" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
+    "$cli" --url "$url" "${run_args[@]}" --topic "$topic" --timeout 30 bench "${client[@]}" --calls "$n" \
         --concurrency "$c" --json >"$work/client.json" 2>"$work/client.err"
     # A client with errors leaves the server short of its count: stop it.
     if [[ "$(json 'd["errors"]' <"$work/client.json")" != 0 ]]; then
