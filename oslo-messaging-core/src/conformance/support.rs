@@ -22,8 +22,10 @@ pub async fn within<T>(h: &Harness, what: &str, fut: impl Future<Output = T>) ->
 }
 
 /// Waits until `transport`'s health satisfies `holds`, looking every 20 ms
-/// (a driver's state changes have no other event to wait on), failing the
-/// test with `what` and the last health seen after `patience`.
+/// (a driver's state changes have no other event to wait on).
+///
+/// # Panics
+/// After `patience`, naming `what` and the last health seen.
 pub async fn until_health(
     what: &str,
     transport: &crate::Transport,

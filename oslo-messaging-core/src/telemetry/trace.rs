@@ -67,9 +67,11 @@ pub fn headers(context: &Context) -> impl Iterator<Item = (&'static str, &str)> 
 /// no `traceparent` of its own: a publisher that sets only the headers is
 /// honoured, and the body's own context wins over the headers'.
 pub fn merge_headers(context: &mut Context, header: impl Fn(&str) -> Option<String>) {
-    if context.contains_key(TRACEPARENT) {
+    if context.contains_key(TRACEPARENT) || header(TRACEPARENT).is_none() {
         return;
     }
+    // A `tracestate` belongs with its `traceparent`: the body's goes.
+    context.remove(TRACESTATE);
     for key in [TRACEPARENT, TRACESTATE] {
         if let Some(value) = header(key) {
             context.insert(key.to_owned(), Value::String(value));
@@ -139,5 +141,21 @@ mod tests {
         merge_headers(&mut context, from);
         assert_eq!(context[TRACEPARENT], own, "the body's own context wins");
         assert!(!context.contains_key(TRACESTATE));
+        // A body's tracestate without its traceparent does not stay with
+        // the headers' traceparent; headers without one change nothing.
+        let mut context = Context::new();
+        context.insert(TRACESTATE.into(), "other=1".into());
+        merge_headers(&mut context, |key| {
+            (key == TRACEPARENT).then(|| PARENT.to_owned())
+        });
+        assert_eq!(context[TRACEPARENT], PARENT);
+        assert!(!context.contains_key(TRACESTATE));
+        let mut context = Context::new();
+        context.insert(TRACESTATE.into(), "other=1".into());
+        merge_headers(&mut context, |key| {
+            (key == TRACESTATE).then(|| "congo=t61".to_owned())
+        });
+        assert_eq!(context[TRACESTATE], "other=1");
+        assert!(!context.contains_key(TRACEPARENT));
     }
 }
