@@ -38,8 +38,17 @@ pub(crate) struct Connection {
 pub(crate) enum Change {
     /// Nothing worth telling.
     None,
+    /// No broker is up any more.
+    Lost,
     /// A broker is up again after none was.
     Reconnected,
+}
+
+/// Whether librdkafka's state of a broker connection (`brokers.*.state`
+/// of its statistics) is an open connection: `UP`, or `REAUTH` (an open
+/// connection authenticating again).
+fn is_up(state: &Value) -> bool {
+    state == "UP" || state == "REAUTH"
 }
 
 impl Connection {
@@ -90,7 +99,7 @@ impl Connection {
         let up = stats["brokers"].as_object().and_then(|brokers| {
             brokers
                 .values()
-                .find(|b| b["state"] == "UP")
+                .find(|b| is_up(&b["state"]))
                 .map(|b| b["nodename"].as_str().unwrap_or_default().to_owned())
         });
         let mut h = self.lock();
@@ -115,7 +124,7 @@ impl Connection {
             }
             (ConnectionState::Connected, None) => {
                 self.lost(&mut h);
-                Change::None
+                Change::Lost
             }
             (_, None) => Change::None,
         }
@@ -129,14 +138,16 @@ impl Connection {
 
     /// An error librdkafka reported: the last error; with every broker
     /// down, the connection is lost.
-    pub(crate) fn on_error(&self, error: &KafkaError, reason: &str) {
+    pub(crate) fn on_error(&self, error: &KafkaError, reason: &str) -> Change {
         let mut h = self.lock();
         h.last_error = Some(format!("{error}: {reason}"));
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown)
             && h.state == ConnectionState::Connected
         {
             self.lost(&mut h);
+            return Change::Lost;
         }
+        Change::None
     }
 
     /// The client is closed.
@@ -180,12 +191,13 @@ mod tests {
         assert_eq!(h.state, ConnectionState::Connected);
         assert_eq!(h.host.as_deref(), Some("127.0.0.1:9092"));
         assert!(c.is_connected());
-        assert_eq!(c.on_stats(&stats("DOWN")), Change::None);
+        assert_eq!(c.on_stats(&stats("DOWN")), Change::Lost);
         assert_eq!(c.health().state, ConnectionState::Reconnecting);
         assert_eq!(c.on_stats(&stats("UP")), Change::Reconnected);
         assert_eq!(c.health().reconnects, 1);
         assert_eq!(c.on_stats(b"not json"), Change::None);
         assert_eq!(c.health().state, ConnectionState::Connected);
+        assert_eq!(c.on_stats(&stats("REAUTH")), Change::None, "still open");
         c.close();
         assert_eq!(c.on_stats(&stats("UP")), Change::None);
         assert_eq!(c.health().state, ConnectionState::Closed);
@@ -195,15 +207,11 @@ mod tests {
     fn all_brokers_down_is_a_lost_connection_at_once() {
         let c = Connection::new("consume");
         c.on_stats(&stats("UP"));
-        c.on_error(
-            &KafkaError::MetadataFetch(RDKafkaErrorCode::BrokerTransportFailure),
-            "one broker",
-        );
+        let one = KafkaError::MetadataFetch(RDKafkaErrorCode::BrokerTransportFailure);
+        assert_eq!(c.on_error(&one, "one broker"), Change::None);
         assert_eq!(c.health().state, ConnectionState::Connected);
-        c.on_error(
-            &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
-            "2/2 brokers are down",
-        );
+        let all = KafkaError::Global(RDKafkaErrorCode::AllBrokersDown);
+        assert_eq!(c.on_error(&all, "2/2 brokers are down"), Change::Lost);
         let h = c.health();
         assert_eq!(h.state, ConnectionState::Reconnecting);
         assert!(h

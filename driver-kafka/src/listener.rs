@@ -39,7 +39,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{watch, Notify};
 
-use crate::connection::Connection;
+use crate::connection::{Change, Connection};
 use crate::kafka_error::connection;
 use crate::options::Commit;
 use crate::DRIVER;
@@ -136,19 +136,54 @@ struct Inner {
     assigned: Vec<TopicPartition>,
     progress: HashMap<TopicPartition, Progress>,
     /// Per partition, the offset the next record should have: the start
-    /// offset of its assignment, then the last record's + 1. Unknown after
-    /// a requeue's seek (records polled before it still arrive).
+    /// offset of its assignment, the offset a requeue sought back to, then
+    /// the last record's + 1.
     expected: HashMap<TopicPartition, i64>,
+    /// Requeues' seeks so far: a record from a poll that began before the
+    /// last one may have been fetched before it, and is not checked.
+    seeks: u64,
 }
 
-/// How many offsets before `r` its partition skipped (`expected` moves
-/// past `r`): records the broker never delivered. Notification topics
-/// have no compaction or transactions, whose markers leave such gaps
-/// legitimately; a Kafka broker never skips otherwise, tansu 0.6 does when
-/// a fetch starts inside a record batch (it answers from the next batch).
+/// The offset gap before `r`: how many offsets its partition skipped
+/// (`expected` moves past `r`), records this consumer never got.
+/// Notification topics have no compaction or transactions, whose markers
+/// leave such gaps legitimately; what remains is records deleted before
+/// the group read them (retention, then an offset reset), or a broker
+/// that skipped them: tansu 0.6 does when a fetch starts inside a record
+/// batch (it answers from the next batch on).
 fn skipped(expected: &mut HashMap<TopicPartition, i64>, r: &Record) -> Option<i64> {
     let before = expected.insert((r.topic.clone(), r.partition), r.offset + 1)?;
     (r.offset > before).then(|| r.offset - before)
+}
+
+impl Inner {
+    /// Takes in a polled record (from a poll that began after `seeks`
+    /// seeks); the offset gap before it, when there is one. A gap past a
+    /// requeued offset clears the requeue: the record it waits for will
+    /// not come.
+    fn receive(&mut self, record: Record, seeks: u64) -> Option<i64> {
+        let tp = (record.topic.clone(), record.partition);
+        let gap = if seeks == self.seeks {
+            skipped(&mut self.expected, &record)
+        } else {
+            // Perhaps fetched before the seek: past the expected offset it
+            // may be stale (and is dropped, see `Progress::take`), so only
+            // a record at or before it moves it.
+            if self.expected.get(&tp).is_none_or(|e| record.offset <= *e) {
+                self.expected.insert(tp.clone(), record.offset + 1);
+            }
+            None
+        };
+        if gap.is_some() {
+            if let Some(p) = self.progress.get_mut(&tp) {
+                if p.floor.is_some_and(|f| f < record.offset) {
+                    p.floor = None;
+                }
+            }
+        }
+        self.buffered.push_back(record);
+        gap
+    }
 }
 
 /// What the consumer thread, its callbacks and the async side share.
@@ -185,9 +220,17 @@ impl Shared {
         self.connection.health()
     }
 
+    /// The consumer cannot consume: its connection is lost.
+    fn stopped(&self) {
+        let mut h = self.health_mut();
+        if h.state == ConsumerState::Consuming {
+            h.state = ConsumerState::Recovering;
+        }
+    }
+
     /// The consumer consumes again (a record came, partitions were
-    /// assigned, or its connection is up with partitions assigned): from
-    /// `recovering`, counted as a recovery when it had consumed before.
+    /// assigned, or its connection is back): from `recovering`, counted as
+    /// a recovery when it had consumed before.
     fn consuming(&self) {
         let mut h = self.health_mut();
         if h.state != ConsumerState::Recovering {
@@ -219,17 +262,17 @@ pub(crate) struct ListenerContext {
 impl ClientContext for ListenerContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(driver = DRIVER, %error, reason, "kafka consumer error");
-        self.shared.connection.on_error(&error, reason);
-        let mut h = self.shared.health_mut();
-        h.last_error = Some(format!("{error}: {reason}"));
-        if h.state == ConsumerState::Consuming {
-            h.state = ConsumerState::Recovering;
+        let change = self.shared.connection.on_error(&error, reason);
+        self.shared.health_mut().last_error = Some(format!("{error}: {reason}"));
+        if change == Change::Lost {
+            self.shared.stopped();
         }
     }
 
     fn stats_raw(&self, statistics: &[u8]) {
-        self.shared.connection.on_stats(statistics);
-        if self.shared.connection.is_connected() && !self.shared.lock().assigned.is_empty() {
+        if self.shared.connection.on_stats(statistics) == Change::Lost {
+            self.shared.stopped();
+        } else if self.shared.connection.is_connected() && *self.shared.joined.borrow() {
             self.shared.consuming();
         }
     }
@@ -600,6 +643,7 @@ fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
                 continue;
             }
         }
+        let seeks = shared.lock().seeks;
         match consumer.poll(POLL_STEP) {
             None => {}
             Some(Err(e)) => {
@@ -607,17 +651,13 @@ fn poll_loop(consumer: &KafkaConsumer, shared: &Shared, cap: usize) {
                 shared.health_mut().last_error = Some(e.to_string());
             }
             Some(Ok(m)) => {
-                let record = Record::new(&m);
-                let gap = {
-                    let mut inner = shared.lock();
-                    let gap = skipped(&mut inner.expected, &record);
-                    inner.buffered.push_back(record);
-                    gap.map(|n| (n, m.offset()))
-                };
-                if let Some((n, offset)) = gap {
+                let gap = shared.lock().receive(Record::new(&m), seeks);
+                if let Some(n) = gap {
                     let what = format!(
-                        "{n} record(s) before offset {offset} of {}[{}] were never delivered: \
-                         the broker skipped them",
+                        "offset gap: {n} record(s) before offset {} of {}[{}] were never \
+                         delivered (the broker skipped them, or they were deleted before \
+                         this group read them)",
+                        m.offset(),
                         m.topic(),
                         m.partition()
                     );
@@ -717,7 +757,6 @@ impl Settle {
                 return Ok(());
             }
             if requeue {
-                inner.expected.remove(&tp);
                 inner.buffered.retain(|r| {
                     !(r.topic == self.topic
                         && r.partition == self.partition
@@ -725,7 +764,7 @@ impl Settle {
                 });
                 self.shared.room.notify_one();
             }
-            let p = inner.progress.entry(tp).or_default();
+            let p = inner.progress.entry(tp.clone()).or_default();
             p.pending.remove(&self.offset);
             if requeue {
                 p.floor = Some(p.floor.map_or(self.offset, |f| f.min(self.offset)));
@@ -740,6 +779,10 @@ impl Settle {
                 Offset::Offset(self.offset),
                 Duration::ZERO,
             )?;
+            // After the seek: a poll that began before it is not checked.
+            let mut inner = self.shared.lock();
+            inner.expected.insert(tp, self.offset);
+            inner.seeks += 1;
         }
         if let Some(offset) = commit {
             let mut tpl = TopicPartitionList::new();
@@ -787,7 +830,7 @@ impl NotificationHandle for KafkaHandle {
 mod tests {
     use std::collections::HashMap;
 
-    use super::{skipped, Progress, Record};
+    use super::{skipped, Inner, Progress, Record};
 
     #[test]
     fn a_partition_that_skips_offsets_is_caught() {
@@ -811,6 +854,36 @@ mod tests {
         assert_eq!(skipped(&mut expected, &record(1, 100)), None);
         expected.insert(("t.info".into(), 1), 200);
         assert_eq!(skipped(&mut expected, &record(1, 210)), Some(10));
+    }
+
+    #[test]
+    fn a_gap_past_a_requeue_clears_it_and_records_from_before_a_seek_are_not_checked() {
+        let record = |offset| Record {
+            topic: "t.info".into(),
+            partition: 0,
+            offset,
+            payload: Vec::new(),
+            trace: Vec::new(),
+        };
+        let tp = ("t.info".to_owned(), 0);
+        let mut inner = Inner::default();
+        // A requeue of offset 5 sought back to it (one seek so far).
+        inner.expected.insert(tp.clone(), 5);
+        inner.seeks = 1;
+        inner.progress.entry(tp.clone()).or_default().floor = Some(5);
+        // From a poll begun before the seek: stale, not checked, and the
+        // expected offset stays.
+        assert_eq!(inner.receive(record(9), 0), None);
+        assert_eq!(inner.expected[&tp], 5);
+        // The broker answered the seek from offset 10: a gap of 5, and the
+        // requeue no longer holds the partition back.
+        assert_eq!(inner.receive(record(10), 1), Some(5));
+        assert_eq!(inner.progress[&tp].floor, None);
+        assert!(inner.progress.get_mut(&tp).expect("progress").take(10));
+        // Unchecked, but at the expected offset: it moves on.
+        assert_eq!(inner.receive(record(11), 0), None);
+        assert_eq!(inner.expected[&tp], 12);
+        assert_eq!(inner.buffered.len(), 3);
     }
 
     #[test]

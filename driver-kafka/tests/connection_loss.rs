@@ -103,7 +103,9 @@ impl Drop for Broker {
 struct Proxy {
     port: u16,
     upstream: SocketAddr,
-    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    /// Whether it is cut, and its tasks (the accept loop, one per
+    /// connection); a connection accepted once it is cut is dropped.
+    tasks: Arc<Mutex<(bool, Vec<AbortHandle>)>>,
 }
 
 impl Proxy {
@@ -122,23 +124,34 @@ impl Proxy {
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("the proxy's port");
+        self.tasks.lock().expect("lock").0 = false;
         let (upstream, tasks) = (self.upstream, self.tasks.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                let mut tasks = tasks.lock().expect("lock");
+                if tasks.0 {
+                    return;
+                }
                 let forward = tokio::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
-                tasks.lock().expect("lock").push(forward.abort_handle());
+                tasks.1.push(forward.abort_handle());
             }
         });
-        self.tasks.lock().expect("lock").push(accept.abort_handle());
+        self.tasks
+            .lock()
+            .expect("lock")
+            .1
+            .push(accept.abort_handle());
     }
 
     /// Closes every connection and the listening socket.
     fn cut(&self) {
-        for task in self.tasks.lock().expect("lock").drain(..) {
+        let mut tasks = self.tasks.lock().expect("lock");
+        tasks.0 = true;
+        for task in tasks.1.drain(..) {
             task.abort();
         }
     }

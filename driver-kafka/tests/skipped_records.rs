@@ -1,9 +1,11 @@
-//! A listener whose group committed an offset inside a record batch (as a
-//! commit after a batch taken at most once does): a Kafka broker answers
-//! the fetch from that offset with the whole batch and the consumer skips
-//! what came before it; tansu 0.6 answers from the next batch on. Either
-//! every record from the committed offset on arrives, or the listener
-//! reports the records it never got (log and health), never a silent gap.
+//! A fetch from an offset inside a record batch: a Kafka broker answers
+//! with the whole batch and the consumer skips what came before the
+//! offset; tansu 0.6 answers from the next batch on. It happens to a
+//! listener whose group committed such an offset (as a commit after a
+//! batch taken at most once does), and to a requeue (at least once),
+//! which seeks back to the requeued record. Either every record from that
+//! offset on arrives, or the listener reports the records it never got
+//! (log and health), never a silent gap, and its partition goes on.
 
 mod support;
 
@@ -11,6 +13,9 @@ use std::time::Duration;
 
 use oslo_messaging_core::config::Config;
 use oslo_messaging_core::notify::{NotificationEndpoint, NotificationListener, NotificationResult};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use oslo_messaging_core::{wire, Context, Priority, Target, Transport};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -120,8 +125,11 @@ async fn records_a_broker_skips_are_reported_never_silently_lost() {
             Ok(NotificationResult::Handled)
         })
         .build();
+    // Inline: in offset order, so that once the last record is in, any
+    // other missing one was never delivered.
     let listener = NotificationListener::builder(&t, vec![Target::topic(&topic)])
         .endpoint(endpoint)
+        .executor("inline")
         .build()
         .expect("listener");
     tokio::time::timeout(PATIENCE, listener.start())
@@ -148,16 +156,88 @@ async fn records_a_broker_skips_are_reported_never_silently_lost() {
     let reported = health.consumers[0].last_error.clone().unwrap_or_default();
     if missing == 0 {
         assert_eq!(received, all);
-        assert!(!reported.contains("never delivered"), "{reported}");
+        assert!(!reported.contains("offset gap"), "{reported}");
     } else {
         assert!(
             received.iter().all(|e| all.contains(e)),
             "nothing before the committed offset: {received:?}"
         );
         assert!(
-            reported.contains(&format!("{missing} record(s) before offset"))
+            reported.contains(&format!("offset gap: {missing} record(s) before offset"))
                 && reported.contains("never delivered"),
             "{missing} missing, reported: {reported:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeue_the_broker_answers_past_is_reported_and_its_partition_goes_on() {
+    support::require_broker();
+    let topic = support::unique("requeue_skips");
+    let url = format!(
+        "{}?consumer_group={}&num_partitions=1&delivery_semantics=at-least-once",
+        support::BROKER_URL,
+        support::unique("group")
+    );
+    let t = Transport::new(&Config::defaults(), Some(&url)).expect("kafka transport");
+    let requeued = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let endpoint = NotificationEndpoint::builder((tx, requeued.clone()))
+        .on_priorities([Priority::Info], |state, n| async move {
+            let (tx, requeued) = &*state;
+            if n.event_type == format!("e.{COMMITTED:02}") && !requeued.swap(true, Ordering::SeqCst)
+            {
+                return Ok(NotificationResult::Requeue);
+            }
+            let _ = tx.send(n.event_type);
+            Ok(NotificationResult::Handled)
+        })
+        .build();
+    let listener = NotificationListener::builder(&t, vec![Target::topic(&topic)])
+        .endpoint(endpoint)
+        .executor("inline")
+        .allow_requeue(true)
+        .build()
+        .expect("listener");
+    tokio::time::timeout(PATIENCE, listener.start())
+        .await
+        .expect("start in time")
+        .expect("starts");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", support::BROKER)
+        .set("linger.ms", "200")
+        .create()
+        .expect("producer");
+    let partition_topic = format!("{topic}.info");
+    write_batch(&producer, &partition_topic, 0).await;
+    write_batch(&producer, &partition_topic, BATCH).await;
+
+    let last = format!("e.{:02}", 2 * BATCH - 1);
+    let mut received = Vec::new();
+    while received.last() != Some(&last) {
+        let event = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{last} in time (a stalled partition?); got {received:?}"))
+            .expect("open");
+        received.push(event);
+    }
+    let health = t.health();
+    listener.stop().await.expect("stop");
+    listener.wait().await.expect("wait");
+    assert!(
+        requeued.load(Ordering::SeqCst),
+        "e.{COMMITTED:02} was requeued"
+    );
+
+    let all: Vec<String> = (0..2 * BATCH).map(|i| format!("e.{i:02}")).collect();
+    let missing = all.iter().filter(|e| !received.contains(e)).count();
+    let reported = health.consumers[0].last_error.clone().unwrap_or_default();
+    if missing == 0 {
+        assert!(!reported.contains("offset gap"), "{reported}");
+    } else {
+        assert!(
+            reported.contains("offset gap") && reported.contains("never delivered"),
+            "{missing} missing ({received:?}), reported: {reported:?}"
         );
     }
 }

@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use oslo_messaging_core::config::Config;
 use oslo_messaging_core::notify::{
     NotificationEndpoint, NotificationListener, NotificationResult, Notifier, NotifySendExt,
 };
@@ -85,7 +86,8 @@ async fn a_notifications_trace_context_goes_out_as_record_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_with_the_trace_context_only_in_its_headers_is_honoured() {
-    let t = support::transport_with_partitions(1);
+    // A consumer group of its own: no member of another test's group.
+    let t = support::transport_with(&Config::defaults());
     let topic = support::unique("trace_in");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let endpoint = NotificationEndpoint::builder(tx)
