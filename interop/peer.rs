@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -84,7 +85,12 @@ impl Peer {
             .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // Its own process group, as a service under systemd has: with
+            // use_queue_manager, Python reads /proc/<process group>/stat,
+            // absent when whoever started the tests led the group and
+            // has exited.
+            .process_group(0);
         let what = format!(
             "peer {command} {topic} {}",
             extra
