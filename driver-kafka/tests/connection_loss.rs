@@ -199,10 +199,7 @@ async fn clients_reconnect_and_the_consumer_recovers_after_the_broker_was_out_of
         .endpoint(endpoint)
         .build()
         .expect("listener");
-    tokio::time::timeout(PATIENCE, listener.start())
-        .await
-        .expect("start in time")
-        .expect("starts");
+    support::start(&listener).await;
     let notifier = Notifier::builder(&t)
         .driver("messagingv2")
         .topics([topic.as_str()])

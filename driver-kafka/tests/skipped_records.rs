@@ -23,6 +23,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 /// Records per batch, and the batches written.
@@ -68,6 +69,22 @@ async fn write_batch(producer: &FutureProducer, topic: &str, from: usize) {
             .map_err(|(e, _)| e)
             .expect("produced");
     }
+}
+
+/// The event types `rx` gets up to the last record's (`e.19`), in order
+/// (the listeners read inline); fails the test when it does not come in
+/// time (a stalled partition?).
+async fn receive_until_last(rx: &mut UnboundedReceiver<String>) -> Vec<String> {
+    let last = format!("e.{:02}", 2 * BATCH - 1);
+    let mut received = Vec::new();
+    while received.last() != Some(&last) {
+        let event = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{last} in time (a stalled partition?); got {received:?}"))
+            .expect("open");
+        received.push(event);
+    }
+    received
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,19 +149,8 @@ async fn records_a_broker_skips_are_reported_never_silently_lost() {
         .executor("inline")
         .build()
         .expect("listener");
-    tokio::time::timeout(PATIENCE, listener.start())
-        .await
-        .expect("start in time")
-        .expect("starts");
-    let last = format!("e.{:02}", 2 * BATCH - 1);
-    let mut received = Vec::new();
-    while received.last() != Some(&last) {
-        let event = tokio::time::timeout(PATIENCE, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{last} in time; got {received:?}"))
-            .expect("open");
-        received.push(event);
-    }
+    support::start(&listener).await;
+    let received = receive_until_last(&mut rx).await;
     let health = t.health();
     listener.stop().await.expect("stop");
     listener.wait().await.expect("wait");
@@ -199,10 +205,7 @@ async fn a_requeue_the_broker_answers_past_is_reported_and_its_partition_goes_on
         .allow_requeue(true)
         .build()
         .expect("listener");
-    tokio::time::timeout(PATIENCE, listener.start())
-        .await
-        .expect("start in time")
-        .expect("starts");
+    support::start(&listener).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", support::BROKER)
         .set("linger.ms", "200")
@@ -212,15 +215,7 @@ async fn a_requeue_the_broker_answers_past_is_reported_and_its_partition_goes_on
     write_batch(&producer, &partition_topic, 0).await;
     write_batch(&producer, &partition_topic, BATCH).await;
 
-    let last = format!("e.{:02}", 2 * BATCH - 1);
-    let mut received = Vec::new();
-    while received.last() != Some(&last) {
-        let event = tokio::time::timeout(PATIENCE, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{last} in time (a stalled partition?); got {received:?}"))
-            .expect("open");
-        received.push(event);
-    }
+    let received = receive_until_last(&mut rx).await;
     let health = t.health();
     listener.stop().await.expect("stop");
     listener.wait().await.expect("wait");

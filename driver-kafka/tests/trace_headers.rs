@@ -100,10 +100,7 @@ async fn a_record_with_the_trace_context_only_in_its_headers_is_honoured() {
         .endpoint(endpoint)
         .build()
         .expect("listener");
-    tokio::time::timeout(PATIENCE, listener.start())
-        .await
-        .expect("start in time")
-        .expect("starts");
+    support::start(&listener).await;
 
     // What another Kafka producer sends: Python's body, whose context has
     // no trace context, and the trace context in the record headers.

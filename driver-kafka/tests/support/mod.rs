@@ -5,7 +5,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Duration;
+
 use oslo_messaging_core::config::Config;
+use oslo_messaging_core::notify::NotificationListener;
 use oslo_messaging_core::Transport;
 use oslo_messaging_driver_kafka as _;
 
@@ -47,4 +50,13 @@ pub fn transport_with(config: &Config) -> Transport {
         unique("group")
     );
     Transport::new(config, Some(&url)).expect("kafka:// transport (is the driver linked?)")
+}
+
+/// Starts `listener`, failing the test when it does not start, or not
+/// within 60 seconds (joining a consumer group takes a few).
+pub async fn start(listener: &NotificationListener) {
+    tokio::time::timeout(Duration::from_secs(60), listener.start())
+        .await
+        .expect("start in time")
+        .expect("starts");
 }
